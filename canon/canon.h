@@ -1,0 +1,172 @@
+/*
+ * canon/canon.h — canonical forms: the one description of every operation that both
+ * engines (runtime/interp.c and jit/) execute.  Pure C, no dependency but libc.
+ *
+ *   ops.def row --canon_form_build--> pre-rewrite program (sugar allowed)
+ *               --canon_rewrite-----> normal form (sugar gone, commutative operands ordered,
+ *                                     constants folded, nodes renumbered) + 64-bit hash
+ *   canon_form(op) returns the normal form, built once per process and immutable.
+ *
+ * A program is a list of stages over one hash-consed node array (a DAG in topological
+ * order: every operand index is smaller than its node's index).  Each stage has a domain,
+ * a root node, and a sink: store the root to an array slot, reduce it into a scalar (that
+ * later stages read with ACC), or both.
+ */
+#ifndef CANON_H
+#define CANON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CANON_MAX_SLOTS 4
+#define CANON_MAX_PARAMS 2
+#define CANON_MAX_STAGES 4
+#define CANON_MAX_DIMS 8
+#define CANON_NONE 0xFFFFFFFFu /* "no node" / "no slot" */
+
+/* ---- the op table as an enum ------------------------------------------------------ */
+typedef enum {
+#define HG_OP(name, ...) CANON_OP_##name,
+#include "ops.def"
+#undef HG_OP
+    CANON_OP_COUNT
+} canon_op;
+
+typedef enum {
+    CANON_FAM_MAP,      /* one RANGE stage, store */
+    CANON_FAM_REDUCE,   /* one RANGE stage, reduce; result = ACC0 */
+    CANON_FAM_LOSS,     /* RANGE stage reduce-sum, then a SCALAR stage; result = its value */
+    CANON_FAM_SOFTMAX,  /* RANGE max; RANGE exp, store + sum; RANGE scale, store */
+    CANON_FAM_CONTRACT, /* one CONTRACT stage: store sum over p */
+    CANON_FAM_STRIDED   /* one STRIDED stage: store */
+} canon_family;
+
+typedef enum { CANON_RED_NONE, CANON_RED_SUM, CANON_RED_MIN, CANON_RED_MAX } canon_reduce;
+
+/* Static description of an op (one row of ops.def). */
+typedef struct {
+    canon_op op;
+    const char *name;  /* "vector_add_f32" */
+    canon_family family;
+    uint8_t n_in;      /* input array slots */
+    uint8_t n_par;     /* scalar parameters */
+    canon_reduce reduce;
+    uint8_t min_n;     /* smallest accepted n */
+    const char *math;  /* the semantics comment */
+} canon_op_info;
+
+/* Row `op` of the table; NULL when op is out of range. */
+const canon_op_info *canon_op_get(canon_op op);
+
+/* ---- node kinds ----------------------------------------------------------------------- */
+enum { CANON_LEAF = 1, CANON_COMM = 2, CANON_SUGAR = 4 };
+
+typedef enum {
+#define CANON_PRIM(name, arity, flags, sem) CANON_##name,
+#include "prims.def"
+#undef CANON_PRIM
+    CANON_KIND_COUNT
+} canon_kind;
+
+typedef struct {
+    const char *name; /* "ADD" */
+    uint8_t arity;
+    uint8_t flags;
+} canon_kind_info;
+
+extern const canon_kind_info canon_kinds[CANON_KIND_COUNT];
+
+typedef struct {
+    uint8_t kind;       /* canon_kind */
+    uint8_t arity;
+    uint16_t pad_;      /* zero */
+    uint32_t arg;       /* LOAD: slot, PARAM: index, ACC: stage; else 0 */
+    float value;        /* CONST: the constant; else 0 */
+    uint32_t op[3];     /* operand node indices (< own index); unused ones CANON_NONE */
+} canon_node;
+
+/* ---- stages and programs ---------------------------------------------------------------- */
+typedef enum {
+    CANON_DOM_RANGE,    /* i in [0, n): loads slot[s][i], stores slot[store][i] */
+    CANON_DOM_SCALAR,   /* evaluated once; no loads; reduce must be NONE; value is ACC-able */
+    CANON_DOM_CONTRACT, /* (i, j) in m x n, reduce over p < k: LOAD(0) = A[i,p],
+                           LOAD(1) = B[p,j] (strided), store slot[store][i*n + j] */
+    CANON_DOM_STRIDED   /* flat row-major index over a shape: LOAD(0) = the strided source
+                           element, store slot[store][flat] */
+} canon_domain;
+
+typedef struct {
+    canon_domain domain;
+    uint32_t root;         /* node index */
+    uint32_t store_slot;   /* slot stored into, or CANON_NONE */
+    canon_reduce reduce;   /* reduction sink, or CANON_RED_NONE */
+} canon_stage;
+
+typedef struct canon_program {
+    canon_node *nodes;
+    uint32_t n_nodes, cap_nodes;
+    canon_stage stages[CANON_MAX_STAGES];
+    uint32_t n_stages;
+    uint32_t n_slots;        /* array slots bound at run time */
+    uint32_t n_params;
+    uint32_t result_stage;   /* stage whose scalar is the program's result, or CANON_NONE */
+    uint32_t nodes_before;   /* node count of the pre-rewrite form (0 if not rewritten) */
+    uint64_t hash;           /* identity of the normal form (0 before canon_rewrite) */
+    canon_op op;             /* the op the form was built for (not part of the hash) */
+    int oom;                 /* set when an allocation failed; the program is unusable */
+} canon_program;
+
+/* ---- building (hash-consed: adding an existing node returns its index) ------------------- */
+/* New empty program; NULL on allocation failure. */
+canon_program *canon_program_new(uint32_t n_slots, uint32_t n_params);
+void canon_program_free(canon_program *p); /* NULL is harmless */
+/* Each returns the node index, or CANON_NONE (and sets p->oom) on allocation failure or
+ * when an operand is CANON_NONE. */
+uint32_t canon_node_add(canon_program *p, canon_kind kind, uint32_t a, uint32_t b, uint32_t c);
+uint32_t canon_leaf(canon_program *p, canon_kind kind, uint32_t arg);
+uint32_t canon_const(canon_program *p, float value);
+/* Appends a stage; returns its index, or CANON_NONE when there are already
+ * CANON_MAX_STAGES or root is CANON_NONE. */
+uint32_t canon_stage_add(canon_program *p, canon_domain domain, uint32_t root,
+                         uint32_t store_slot, canon_reduce reduce);
+
+/* ---- forms, rewriting, identity ---------------------------------------------------------- */
+/* The pre-rewrite form of `op` (caller frees); NULL on allocation failure. */
+canon_program *canon_form_build(canon_op op);
+/* A new program: the normal form of `p` (p unchanged), with nodes_before and hash set.
+ * NULL on allocation failure. */
+canon_program *canon_rewrite(const canon_program *p);
+/* The normal form of `op`, built on first use (thread-safe) and kept for the process;
+ * NULL only if that first build ran out of memory. */
+const canon_program *canon_form(canon_op op);
+/* Stable 64-bit structural hash (stages, domains, sinks, nodes; not `op`). */
+uint64_t canon_hash(const canon_program *p);
+/* Writes a readable listing ("%3 = ADD %1 %2" lines, stages, hash) like snprintf:
+ * returns the length it needed, writes at most cap-1 characters plus NUL. */
+size_t canon_print(const canon_program *p, char *buf, size_t cap);
+
+/* ---- run-time arguments, shared by the interpreter and JIT kernels ----------------------
+ * Kernel ABI: both engines take a `const canon_args *` and write the program's scalar
+ * result (if any) to *result.  The JIT reads this struct by field offset: keep it POD and
+ * change jit/ when changing it. */
+typedef struct {
+    uint64_t m, n, k;              /* C[m x n] = sum_p A[m x k] B[k x n] */
+    int64_t a_rs, a_cs, b_rs, b_cs;/* element strides of A (row, col) and B (row, col) */
+} canon_contract_shape;           /* C is contiguous: C[i*n + j] */
+
+typedef struct {
+    uint32_t ndim;                      /* 0..CANON_MAX_DIMS (0: one element) */
+    uint64_t shape[CANON_MAX_DIMS];
+    int64_t stride[CANON_MAX_DIMS];     /* of the source, in elements; its offset is
+                                           already applied to slot[0] */
+} canon_strided_shape;
+
+typedef struct canon_args {
+    float *slot[CANON_MAX_SLOTS];       /* RANGE: n elements each; may alias each other */
+    float param[CANON_MAX_PARAMS];
+    uint64_t n;                         /* RANGE length */
+    canon_contract_shape contract;      /* CONTRACT stages */
+    canon_strided_shape strided;        /* STRIDED stages */
+} canon_args;
+
+#endif /* CANON_H */

@@ -1,0 +1,154 @@
+/*
+ * canon/scalar.h — float32 semantics of every canonical primitive, written once.
+ *
+ * Used by the constant folder (canon/rewrite.c) and the interpreter (runtime/interp.c);
+ * the JIT (jit/lower_math.c) emits the very same operation sequences as LLVM IR, so the
+ * two engines agree bit for bit on maps.  Everything here is branch-free (selects, no
+ * table lookups) so that loops over it vectorize, and free of undefined behaviour for
+ * every input, NaN and +-Inf included.  Requires strict IEEE float32 evaluation (no
+ * -ffast-math; FLT_EVAL_METHOD 0, as on x86-64).
+ */
+#ifndef CANON_SCALAR_H
+#define CANON_SCALAR_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t canon_f2u(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline float canon_u2f(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static inline float canon_neg_f32(float x) { return canon_u2f(canon_f2u(x) ^ 0x80000000u); }
+static inline float canon_abs_f32(float x) { return canon_u2f(canon_f2u(x) & 0x7fffffffu); }
+
+/* IEEE 754-2019 minimum/maximum (LLVM llvm.minimum/llvm.maximum): NaN if either operand
+ * is NaN, and -0 < +0. */
+static inline float canon_min_f32(float x, float y) {
+    float m = x < y ? x : y;
+    m = (x == y) ? canon_u2f(canon_f2u(x) | canon_f2u(y)) : m; /* min(-0, +0) = -0 */
+    return (x != x || y != y) ? x + y : m;
+}
+static inline float canon_max_f32(float x, float y) {
+    float m = x > y ? x : y;
+    m = (x == y) ? canon_u2f(canon_f2u(x) & canon_f2u(y)) : m; /* max(-0, +0) = +0 */
+    return (x != x || y != y) ? x + y : m;
+}
+
+/* exp(x), Cephes-style: x = k*ln2 + r, |r| <= ln2/2, degree-6 polynomial, then 2^k
+ * applied as two exact power-of-two factors (k in [-151, 129], so no exponent overflow
+ * in either factor and one rounding into the subnormal range).  About 1 ulp.
+ * NaN propagates through r; x > 88.73 gives +Inf, x < -104 gives 0. */
+#define CANON_EXP_HI 88.8f
+#define CANON_EXP_LO (-104.0f)
+#define CANON_LOG2E 1.44269504088896341f
+#define CANON_RINT_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+#define CANON_LN2_HI 0.693359375f
+#define CANON_LN2_LO (-2.12194440e-4f)
+#define CANON_EXP_P0 1.9875691500e-4f
+#define CANON_EXP_P1 1.3981999507e-3f
+#define CANON_EXP_P2 8.3334519073e-3f
+#define CANON_EXP_P3 4.1665795894e-2f
+#define CANON_EXP_P4 1.6666665459e-1f
+#define CANON_EXP_P5 5.0000001201e-1f
+
+static inline float canon_exp_f32(float x) {
+    x = x > CANON_EXP_HI ? CANON_EXP_HI : x; /* NaN compares false and stays NaN */
+    x = x < CANON_EXP_LO ? CANON_EXP_LO : x;
+    float t = x * CANON_LOG2E + CANON_RINT_MAGIC; /* k in the low mantissa bits */
+    float kf = t - CANON_RINT_MAGIC;
+    int32_t k = (int32_t)(canon_f2u(t) - canon_f2u(CANON_RINT_MAGIC)); /* exact integer k */
+    float r = fmaf(kf, -CANON_LN2_HI, x);
+    r = fmaf(kf, -CANON_LN2_LO, r);
+    float p = CANON_EXP_P0;
+    p = fmaf(p, r, CANON_EXP_P1);
+    p = fmaf(p, r, CANON_EXP_P2);
+    p = fmaf(p, r, CANON_EXP_P3);
+    p = fmaf(p, r, CANON_EXP_P4);
+    p = fmaf(p, r, CANON_EXP_P5);
+    float r2 = r * r;
+    p = fmaf(p, r2, r);
+    p = p + 1.0f;
+    int32_t k1 = k >> 1; /* arithmetic shift (gcc, clang, LLVM ashr) */
+    int32_t k2 = k - k1;
+    float s1 = canon_u2f((uint32_t)(k1 + 127) << 23);
+    float s2 = canon_u2f((uint32_t)(k2 + 127) << 23);
+    return (p * s1) * s2;
+}
+
+/* log(x), Cephes-style: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), degree-8 polynomial
+ * in f = m - 1.  Subnormals are scaled by 2^23 first.  About 1 ulp.
+ * log(+-0) = -Inf, log(x < 0) = NaN, log(+Inf) = +Inf, NaN propagates. */
+#define CANON_LOG_Q0 7.0376836292e-2f
+#define CANON_LOG_Q1 (-1.1514610310e-1f)
+#define CANON_LOG_Q2 1.1676998740e-1f
+#define CANON_LOG_Q3 (-1.2420140846e-1f)
+#define CANON_LOG_Q4 1.4249322787e-1f
+#define CANON_LOG_Q5 (-1.6668057665e-1f)
+#define CANON_LOG_Q6 2.0000714765e-1f
+#define CANON_LOG_Q7 (-2.4999993993e-1f)
+#define CANON_LOG_Q8 3.3333331174e-1f
+#define CANON_SQRT_HALF 0.707106781186547524f
+
+static inline float canon_log_f32(float x) {
+    float xs = x < 1.17549435e-38f ? x * 8388608.0f : x; /* 2^23 for subnormals */
+    float ebias = x < 1.17549435e-38f ? -23.0f : 0.0f;
+    uint32_t u = canon_f2u(xs);
+    int32_t e = (int32_t)((u >> 23) & 0xffu) - 126;      /* m in [0.5, 1) */
+    float m = canon_u2f((u & 0x007fffffu) | 0x3f000000u);
+    int32_t small = m < CANON_SQRT_HALF;
+    float ef = (float)(e - small) + ebias;
+    float f = small ? (m + m) - 1.0f : m - 1.0f;
+    float z = f * f;
+    float y = CANON_LOG_Q0;
+    y = fmaf(y, f, CANON_LOG_Q1);
+    y = fmaf(y, f, CANON_LOG_Q2);
+    y = fmaf(y, f, CANON_LOG_Q3);
+    y = fmaf(y, f, CANON_LOG_Q4);
+    y = fmaf(y, f, CANON_LOG_Q5);
+    y = fmaf(y, f, CANON_LOG_Q6);
+    y = fmaf(y, f, CANON_LOG_Q7);
+    y = fmaf(y, f, CANON_LOG_Q8);
+    y = y * f * z;
+    y = fmaf(ef, CANON_LN2_LO, y);
+    y = fmaf(z, -0.5f, y);
+    float r = f + y;
+    r = fmaf(ef, CANON_LN2_HI, r);
+    r = (x == 0.0f) ? -INFINITY : r;
+    r = (x < 0.0f) ? NAN : r;
+    r = (x == INFINITY) ? INFINITY : r;
+    return (x != x) ? x : r;
+}
+
+/* tanh(x): odd polynomial for |x| < 0.625 (Cephes), else sign(x)*(1 - 2/(exp(2|x|)+1)),
+ * which saturates to +-1 through exp's overflow to +Inf.  NaN propagates. */
+#define CANON_TANH_SMALL 0.625f
+#define CANON_TANH_T0 (-5.70498872745e-3f)
+#define CANON_TANH_T1 2.06390887954e-2f
+#define CANON_TANH_T2 (-5.37397155531e-2f)
+#define CANON_TANH_T3 1.33314422036e-1f
+#define CANON_TANH_T4 (-3.33332819422e-1f)
+
+static inline float canon_tanh_f32(float x) {
+    float a = canon_abs_f32(x);
+    float z = x * x;
+    float p = CANON_TANH_T0;
+    p = fmaf(p, z, CANON_TANH_T1);
+    p = fmaf(p, z, CANON_TANH_T2);
+    p = fmaf(p, z, CANON_TANH_T3);
+    p = fmaf(p, z, CANON_TANH_T4);
+    float small = fmaf(p * z, x, x);
+    float e = canon_exp_f32(a + a);
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = canon_u2f(canon_f2u(big) | (canon_f2u(x) & 0x80000000u)); /* copysign */
+    return a < CANON_TANH_SMALL ? small : (x != x ? x : big);
+}
+
+#endif /* CANON_SCALAR_H */

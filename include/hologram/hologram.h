@@ -1,0 +1,294 @@
+/*
+ * hologram — a JIT-compiling float32 array runtime.  Public C API.
+ *
+ * Conventions (every function below follows them):
+ *  - Every function returns an hg_status; results go through out-parameters, which are
+ *    written only on HG_OK.  On any other status, hg_last_error() gives a message for the
+ *    calling thread that names the offending value and the limit it broke.
+ *  - Handles are nonzero uint64_t values.  0, a made-up value, a freed handle or a handle of
+ *    the wrong kind gives HG_ERR_INVALID_HANDLE.  Handles are never reused.
+ *  - Integer arguments are uint64_t so that nothing is silently truncated; a value beyond
+ *    what the API can represent gives an error naming it.
+ *  - Strings passed in are borrowed (read during the call only).  Strings returned through
+ *    `char **` are owned by the caller and freed with hg_free_string().  Strings returned
+ *    through `const char **` are static and must not be freed.
+ *  - The library never prints (except the HOLOGRAM_DUMP debug switch), exits or aborts,
+ *    and may be called from several threads at once.
+ *  - Elementwise operations work on the first n elements; n must be <= the length of every
+ *    buffer read or written (HG_ERR_OUT_OF_BOUNDS otherwise, nothing written).  The output
+ *    may alias an input.  On error no buffer is modified.
+ */
+#ifndef HOLOGRAM_H
+#define HOLOGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(HOLOGRAM_BUILDING) && defined(__GNUC__)
+#define HG_API __attribute__((visibility("default")))
+#else
+#define HG_API
+#endif
+
+#define HOLOGRAM_VERSION_MAJOR 0
+#define HOLOGRAM_VERSION_MINOR 1
+#define HOLOGRAM_VERSION_PATCH 0
+#define HOLOGRAM_VERSION_STRING "0.1.0"
+
+/* Status codes: X(name, value, description).  Python maps each to an exception class. */
+#define HG_STATUS_MAP(X)                                                       \
+    X(HG_OK, 0, "ok")                                                          \
+    X(HG_ERR_INVALID_HANDLE, 1, "invalid handle")                              \
+    X(HG_ERR_INVALID_ARGUMENT, 2, "invalid argument")                          \
+    X(HG_ERR_SHAPE, 3, "shape mismatch")                                       \
+    X(HG_ERR_OUT_OF_BOUNDS, 4, "out of bounds")                                \
+    X(HG_ERR_JSON, 5, "malformed JSON")                                        \
+    X(HG_ERR_BUSY, 6, "buffer in use")                                         \
+    X(HG_ERR_NO_MEMORY, 7, "out of memory")                                    \
+    X(HG_ERR_COMPILE, 8, "kernel compilation failed")                          \
+    X(HG_ERR_INTERNAL, 9, "internal error")
+
+typedef enum {
+#define HG_STATUS_ENUM_(name, value, text) name = value,
+    HG_STATUS_MAP(HG_STATUS_ENUM_)
+#undef HG_STATUS_ENUM_
+} hg_status;
+
+/* Largest buffer, in float32 elements: buffer_size_bytes must fit the seed's u32. */
+#define HG_MAX_BUFFER_LENGTH 1073741823u
+/* Boundary pool geometry (the Atlas model): 96 classes of 48 pages x 256 bytes. */
+#define HG_BOUNDARY_CLASSES 96u
+#define HG_BOUNDARY_PAGES 48u
+#define HG_BOUNDARY_PAGE_BYTES 256u
+#define HG_BOUNDARY_CLASS_BYTES 12288u
+/* Largest tensor rank. */
+#define HG_MAX_DIMS 8u
+
+/* ---- utilities -------------------------------------------------------------------- */
+
+/* Static text for a status ("invalid handle"); "unknown status" for other values. */
+HG_API const char *hg_status_string(hg_status status);
+/* The calling thread's message for its last failed call ("" if none).  Valid until the
+ * thread's next hologram call; never NULL. */
+HG_API const char *hg_last_error(void);
+/* Frees a string returned through `char **`.  NULL is harmless. */
+HG_API void hg_free_string(char *s);
+/* *out_version = HOLOGRAM_VERSION_STRING (static).  Errors: INVALID_ARGUMENT (NULL out). */
+HG_API hg_status hg_get_version(const char **out_version);
+/* Frees every executor, buffer and tensor of the process; their handles become invalid. */
+HG_API hg_status hg_clear_all_registries(void);
+
+/* ---- executors -------------------------------------------------------------------- */
+
+/* Creates an executor (it owns buffers, tensors and a 96-class boundary pool).
+ * Errors: NO_MEMORY. */
+HG_API hg_status hg_new_executor(uint64_t *out_executor);
+/* Frees the executor and every buffer and tensor made from it.
+ * Errors: INVALID_HANDLE (including a second cleanup). */
+HG_API hg_status hg_executor_cleanup(uint64_t executor);
+
+/* ---- buffers ---------------------------------------------------------------------- */
+
+/* A zero-filled linear buffer of `length` floats (0 allowed), owned by the executor.
+ * Errors: INVALID_HANDLE; NO_MEMORY when length > HG_MAX_BUFFER_LENGTH or the memory
+ * cannot be had. */
+HG_API hg_status hg_executor_allocate_buffer(uint64_t executor, uint64_t length,
+                                             uint64_t *out_buffer);
+/* A window of width*height bytes (width*height/4 floats) onto the start of boundary class
+ * `class_index` of the executor's boundary pool; buffers of one class share memory.
+ * Zero-filled.  Errors: INVALID_HANDLE; INVALID_ARGUMENT when class_index > 95,
+ * width not in 1..48, height not in 1..256 or width*height not a multiple of 4. */
+HG_API hg_status hg_executor_allocate_boundary_buffer(uint64_t executor, uint64_t class_index,
+                                                      uint64_t width, uint64_t height,
+                                                      uint64_t *out_buffer);
+/* Properties.  Errors: INVALID_HANDLE, INVALID_ARGUMENT (NULL out). */
+HG_API hg_status hg_buffer_length(uint64_t buffer, uint32_t *out_length);
+HG_API hg_status hg_buffer_is_empty(uint64_t buffer, uint8_t *out_flag);
+HG_API hg_status hg_buffer_is_linear(uint64_t buffer, uint8_t *out_flag);
+HG_API hg_status hg_buffer_is_boundary(uint64_t buffer, uint8_t *out_flag);
+/* *out_pool = "Linear" or "Boundary" (static). */
+HG_API hg_status hg_buffer_pool(uint64_t buffer, const char **out_pool);
+/* Always 4 (float32). */
+HG_API hg_status hg_buffer_element_size(uint64_t buffer, uint32_t *out_size);
+HG_API hg_status hg_buffer_size_bytes(uint64_t buffer, uint32_t *out_size);
+/* 0 for linear buffers, the class (0..95) for boundary buffers. */
+HG_API hg_status hg_buffer_class_index(uint64_t buffer, uint8_t *out_class);
+
+/* Copies a JSON array of numbers (NaN, Infinity, -Infinity accepted, as Python's json
+ * writes them) into the buffer's first elements; the rest is unchanged.  `json` is
+ * borrowed.  Errors: INVALID_HANDLE; JSON (malformed text, non-array, non-number element:
+ * the message gives the byte position); OUT_OF_BOUNDS (more elements than the buffer).
+ * On error the buffer is unchanged. */
+HG_API hg_status hg_buffer_copy_from_slice(uint64_t executor, uint64_t buffer,
+                                           const char *json);
+/* *out_json = a JSON array of all buffer_length elements, each the shortest decimal that
+ * reads back as the same float32, integral values with ".0", NaN/Infinity/-Infinity as
+ * Python's json writes them.  Free with hg_free_string().  Errors: INVALID_HANDLE,
+ * NO_MEMORY. */
+HG_API hg_status hg_buffer_to_vec(uint64_t executor, uint64_t buffer, char **out_json);
+/* buffer[i] = value for i < n.  Errors: INVALID_HANDLE, OUT_OF_BOUNDS. */
+HG_API hg_status hg_buffer_fill(uint64_t executor, uint64_t buffer, float value, uint64_t n);
+/* dst[i] = src[i] for i < n (overlap-safe).  Errors: INVALID_HANDLE, OUT_OF_BOUNDS. */
+HG_API hg_status hg_buffer_copy(uint64_t executor, uint64_t src, uint64_t dst, uint64_t n);
+/* Frees a buffer.  Errors: INVALID_HANDLE (also when already freed); BUSY while tensors
+ * view it (the message says how many). */
+HG_API hg_status hg_buffer_cleanup(uint64_t buffer);
+
+/* Beyond the seed: raw transfer for zero-copy bindings (NumPy).  Copies n floats from
+ * `src` (borrowed) into the buffer's first n elements / from the buffer into `dst`.
+ * Errors: INVALID_HANDLE, OUT_OF_BOUNDS, INVALID_ARGUMENT (NULL pointer with n > 0). */
+HG_API hg_status hg_buffer_write(uint64_t executor, uint64_t buffer, const float *src,
+                                 uint64_t n);
+HG_API hg_status hg_buffer_read(uint64_t executor, uint64_t buffer, float *dst, uint64_t n);
+
+/* ---- operations (float32, first n elements) ----------------------------------------
+ * Common errors: INVALID_HANDLE (executor or buffer; a buffer of another executor),
+ * OUT_OF_BOUNDS (n past a buffer's end), COMPILE is never returned: a kernel that fails to
+ * compile falls back to the interpreter. */
+
+/* c[i] = a[i] (+ - * /) b[i]; x/0 = +-Inf, 0/0 = NaN. */
+HG_API hg_status hg_vector_add_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+HG_API hg_status hg_vector_sub_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+HG_API hg_status hg_vector_mul_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+HG_API hg_status hg_vector_div_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+/* c[i] = minimum/maximum(a[i], b[i]): NaN if either is NaN, -0 < +0 (IEEE 754-2019). */
+HG_API hg_status hg_vector_min_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+HG_API hg_status hg_vector_max_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c,
+                                   uint64_t n);
+/* c[i] = |a[i]|, -a[i], max(a[i], 0) (NaN stays NaN). */
+HG_API hg_status hg_vector_abs_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n);
+HG_API hg_status hg_vector_neg_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n);
+HG_API hg_status hg_vector_relu_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n);
+/* c[i] = min(max(a[i], lo), hi).  Extra error: INVALID_ARGUMENT when lo > hi or a bound
+ * is NaN. */
+HG_API hg_status hg_vector_clip_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n,
+                                    float lo, float hi);
+/* c[i] = a[i] + s, a[i] * s. */
+HG_API hg_status hg_scalar_add_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n,
+                                   float s);
+HG_API hg_status hg_scalar_mul_f32(uint64_t executor, uint64_t a, uint64_t c, uint64_t n,
+                                   float s);
+
+/* Reductions over x[0..n): *out_result and out[0] get the result (out needs >= 1 element).
+ * sum of n = 0 is 0; min/max of n = 0 is INVALID_ARGUMENT; min/max propagate NaN.  The sum
+ * is blocked (error <= 1e-6*log2(n)*sum|x|). */
+HG_API hg_status hg_reduce_sum_f32(uint64_t executor, uint64_t x, uint64_t out, uint64_t n,
+                                   float *out_result);
+HG_API hg_status hg_reduce_min_f32(uint64_t executor, uint64_t x, uint64_t out, uint64_t n,
+                                   float *out_result);
+HG_API hg_status hg_reduce_max_f32(uint64_t executor, uint64_t x, uint64_t out, uint64_t n,
+                                   float *out_result);
+
+/* Activations: y = 1/(1+exp(-x)), tanh(x), tanh-form GELU
+ * 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))); within 2 ulp*|y| + 1e-7 of exact. */
+HG_API hg_status hg_sigmoid_f32(uint64_t executor, uint64_t x, uint64_t y, uint64_t n);
+HG_API hg_status hg_tanh_f32(uint64_t executor, uint64_t x, uint64_t y, uint64_t n);
+HG_API hg_status hg_gelu_f32(uint64_t executor, uint64_t x, uint64_t y, uint64_t n);
+/* y[i] = exp(x[i]-max)/sum exp(x[j]-max); n = 0 is INVALID_ARGUMENT. */
+HG_API hg_status hg_softmax_f32(uint64_t executor, uint64_t x, uint64_t y, uint64_t n);
+
+/* Losses: *out_result and out[0] get the loss (out needs >= 1 element); n = 0 is
+ * INVALID_ARGUMENT.
+ * mse = mean((p-t)^2); cross_entropy = -(1/n)*sum t*log(max(p, 1e-7));
+ * binary_cross_entropy = -mean(t*log(q) + (1-t)*log(1-q)), q = clamp(p, 1e-7, 1-1e-7). */
+HG_API hg_status hg_mse_loss_f32(uint64_t executor, uint64_t p, uint64_t t, uint64_t out,
+                                 uint64_t n, float *out_result);
+HG_API hg_status hg_cross_entropy_loss_f32(uint64_t executor, uint64_t p, uint64_t t,
+                                           uint64_t out, uint64_t n, float *out_result);
+HG_API hg_status hg_binary_cross_entropy_loss_f32(uint64_t executor, uint64_t p, uint64_t t,
+                                                  uint64_t out, uint64_t n,
+                                                  float *out_result);
+
+/* Row-major C[m x n] = A[m x k] * B[k x n] (C overwritten; C must not alias A or B).
+ * Errors: OUT_OF_BOUNDS when a buffer is shorter than its matrix; INVALID_ARGUMENT when
+ * C aliases A or B, or m*n*k overflows. */
+HG_API hg_status hg_gemm_f32(uint64_t executor, uint64_t a, uint64_t b, uint64_t c, uint64_t m,
+                             uint64_t n, uint64_t k);
+/* Row-major y[m] = A[m x n] * x[n] (y must not alias A or x). */
+HG_API hg_status hg_matvec_f32(uint64_t executor, uint64_t a, uint64_t x, uint64_t y,
+                               uint64_t m, uint64_t n);
+
+/* ---- tensors (views: buffer, shape, strides, offset; all in elements) ---------------
+ * A tensor keeps its buffer alive: hg_buffer_cleanup gives BUSY while tensors view it.
+ * Shapes and strides are JSON arrays of non-negative integers, at most HG_MAX_DIMS long. */
+
+/* Row-major view of the buffer's first numel elements; ndim >= 1.  Errors:
+ * INVALID_HANDLE; JSON (not an array of non-negative integers); SHAPE (ndim 0 or >
+ * HG_MAX_DIMS, numel overflow); OUT_OF_BOUNDS (numel > buffer length). */
+HG_API hg_status hg_tensor_from_buffer(uint64_t buffer, const char *shape_json,
+                                       uint64_t *out_tensor);
+/* View with the caller's strides; the largest reachable index must be < buffer length.
+ * Errors as above, plus SHAPE when shape and strides differ in length. */
+HG_API hg_status hg_tensor_from_buffer_with_strides(uint64_t buffer, const char *shape_json,
+                                                    const char *strides_json,
+                                                    uint64_t *out_tensor);
+/* JSON arrays; free with hg_free_string(). */
+HG_API hg_status hg_tensor_shape(uint64_t tensor, char **out_json);
+HG_API hg_status hg_tensor_strides(uint64_t tensor, char **out_json);
+HG_API hg_status hg_tensor_offset(uint64_t tensor, uint32_t *out_offset);
+HG_API hg_status hg_tensor_ndim(uint64_t tensor, uint32_t *out_ndim);
+HG_API hg_status hg_tensor_numel(uint64_t tensor, uint32_t *out_numel);
+/* 1 when the view is row-major contiguous (dimensions of size 1 ignored). */
+HG_API hg_status hg_tensor_is_contiguous(uint64_t tensor, uint8_t *out_flag);
+/* The buffer the tensor views (borrowed handle: not freed by tensor_cleanup). */
+HG_API hg_status hg_tensor_buffer(uint64_t tensor, uint64_t *out_buffer);
+/* A new tensor over a new contiguous buffer of `executor` (the tensor's own) holding the
+ * same values.  The new buffer is freed by hg_buffer_cleanup (after the tensor) or
+ * hg_executor_cleanup.  Errors: INVALID_HANDLE, NO_MEMORY. */
+HG_API hg_status hg_tensor_contiguous(uint64_t executor, uint64_t tensor, uint64_t *out_tensor);
+/* 2-D only: a view with shape and strides swapped.  Errors: INVALID_HANDLE, SHAPE. */
+HG_API hg_status hg_tensor_transpose(uint64_t tensor, uint64_t *out_tensor);
+/* Same numel, new shape: a view when the tensor is contiguous, else over a contiguous copy
+ * (a new buffer, as hg_tensor_contiguous).  Errors: INVALID_HANDLE, JSON, SHAPE. */
+HG_API hg_status hg_tensor_reshape(uint64_t executor, uint64_t tensor, const char *shape_json,
+                                   uint64_t *out_tensor);
+/* A view with dimension `dim` removed at `index` (1-D gives a 0-D tensor of numel 1).
+ * Errors: INVALID_HANDLE, OUT_OF_BOUNDS (dim >= ndim or index >= shape[dim]). */
+HG_API hg_status hg_tensor_select(uint64_t tensor, uint64_t dim, uint64_t index,
+                                  uint64_t *out_tensor);
+/* 2-D [m x k] . [k x n] -> a new [m x n] tensor over a new buffer; any strides.
+ * Errors: INVALID_HANDLE, SHAPE (not 2-D, or inner dimensions differ: both shapes named). */
+HG_API hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b,
+                                  uint64_t *out_tensor);
+/* Frees the view (never its buffer).  Errors: INVALID_HANDLE (also when already freed). */
+HG_API hg_status hg_tensor_cleanup(uint64_t tensor);
+
+/* ---- engine: backend choice and kernel cache ----------------------------------------- */
+
+/* "jit" (default; environment HOLOGRAM_BACKEND) or "interp", process-wide.
+ * Errors: INVALID_ARGUMENT for any other name (named in the message). */
+HG_API hg_status hg_set_backend(const char *name);
+/* *out_name = "jit" or "interp" (static). */
+HG_API hg_status hg_get_backend(const char **out_name);
+
+typedef struct hg_cache_stats {
+    uint64_t hits;           /* kernel found in memory */
+    uint64_t misses;         /* kernel not in memory */
+    uint64_t compiles;       /* kernels compiled by LLVM */
+    uint64_t disk_loads;     /* kernels loaded from the on-disk object cache */
+    uint64_t evictions;      /* kernels unloaded by the LRU bound */
+    uint64_t entries;        /* kernels resident now */
+    uint64_t capacity;       /* the LRU bound (HOLOGRAM_CACHE_ENTRIES) */
+    uint64_t fallbacks;      /* calls run by the interpreter because a compile failed */
+    double compile_seconds;  /* total time spent compiling (lowering + LLVM) */
+    double disk_load_seconds;/* total time spent loading objects from disk */
+} hg_cache_stats;
+
+/* Copies the process's kernel-cache counters.  Errors: INVALID_ARGUMENT (NULL). */
+HG_API hg_status hg_cache_stats_get(hg_cache_stats *out_stats);
+/* Unloads every compiled kernel and zeroes the counters (the disk cache is kept). */
+HG_API hg_status hg_cache_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOLOGRAM_H */

@@ -1,0 +1,24 @@
+/*
+ * runtime/interp.h — the block interpreter over canonical forms: the reference engine,
+ * the JIT's fallback and the benchmarks' baseline.
+ *
+ * It evaluates each stage in blocks of INTERP_BLOCK elements: for every node of the DAG,
+ * one dispatch per block (not per element) into a tight loop over the shared float32
+ * semantics of canon/scalar.h, with temporaries that stay in L1/L2.
+ */
+#ifndef HG_INTERP_H
+#define HG_INTERP_H
+
+#include "../canon/canon.h"
+#include <hologram/hologram.h>
+
+#define INTERP_BLOCK 1024
+
+/* Runs `p` on `args`; writes the program's scalar result (if any) to *result.
+ * Preconditions (checked by the runtime, not here): slots hold enough elements for the
+ * stage domains; p is a normal form (no sugar kinds).
+ * Returns HG_OK, or HG_ERR_NO_MEMORY (scratch could not be had; nothing written) or
+ * HG_ERR_INTERNAL (a malformed program; nothing written). */
+hg_status interp_run(const canon_program *p, const canon_args *args, float *result);
+
+#endif /* HG_INTERP_H */
