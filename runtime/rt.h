@@ -1,0 +1,128 @@
+/*
+ * runtime/rt.h — the runtime layer's internal interface (prefix rt_).
+ *
+ *   hg_* API call ─→ rt_enter (clears the thread's error, takes the registry lock)
+ *                 ─→ rt_get_* (validate handles: kind, generation, owner)
+ *                 ─→ checks (lengths, arguments) ─→ rt_exec(canon_form(op), args)
+ *                 ─→ rt_leave
+ *
+ * Locking: one process-wide reader/writer lock guards the registry and every object in it.
+ * Calls that only read objects or compute into existing buffers hold it shared (so they run
+ * in parallel); calls that create or free objects hold it exclusive.  Objects are only
+ * reachable through handles, so holding the lock for the whole call makes every pointer
+ * obtained from rt_get_* valid until rt_leave.
+ */
+#ifndef HG_RT_H
+#define HG_RT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "../canon/canon.h"
+#include <hologram/hologram.h>
+
+/* ---- errors (runtime/error.c) ----------------------------------------------------------- */
+/* Records a printf-style message for the calling thread and returns `status`. */
+hg_status rt_error(hg_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clears the calling thread's message (done by rt_enter). */
+void rt_error_clear(void);
+
+/* ---- handles and objects (runtime/registry.c) -------------------------------------------
+ * A handle is  kind (bits 56..63) | generation (bits 32..55) | slot + 1 (bits 0..31);
+ * 0 is never valid.  Freeing a slot bumps its generation, so old handles go stale and
+ * are never reused. */
+typedef enum { RT_KIND_EXECUTOR = 1, RT_KIND_BUFFER = 2, RT_KIND_TENSOR = 3 } rt_kind;
+
+typedef struct rt_executor {
+    uint64_t handle;
+    float *boundary_pool;    /* HG_BOUNDARY_CLASSES * HG_BOUNDARY_CLASS_BYTES, made on first use */
+} rt_executor;
+
+typedef struct rt_buffer {
+    uint64_t handle;
+    rt_executor *exec;       /* owner */
+    float *data;             /* 64-byte aligned; boundary buffers point into the pool */
+    uint64_t length;         /* elements */
+    int boundary_class;      /* -1 for linear buffers, else 0..95 */
+    uint32_t views;          /* live tensors viewing this buffer */
+} rt_buffer;
+
+typedef struct rt_tensor {
+    uint64_t handle;
+    rt_buffer *buf;          /* viewed buffer (its `views` counts this tensor) */
+    uint32_t ndim;           /* 0..HG_MAX_DIMS */
+    uint64_t shape[HG_MAX_DIMS];
+    uint64_t stride[HG_MAX_DIMS]; /* elements */
+    uint64_t offset;         /* elements */
+} rt_tensor;
+
+/* Takes the registry lock (shared or exclusive) after clearing the thread's error. */
+void rt_enter(int exclusive);
+void rt_leave(void);
+
+/* Lookups (lock held).  Each returns HG_OK with *out set, or HG_ERR_INVALID_HANDLE with a
+ * message naming the handle in hex and what is wrong (zero, unknown, freed, wrong kind:
+ * "handle 0x... is a tensor, not a buffer").  rt_get_buffer_of also requires the buffer to
+ * belong to `exec` (HG_ERR_INVALID_HANDLE naming both otherwise). */
+hg_status rt_get_executor(uint64_t handle, rt_executor **out);
+hg_status rt_get_buffer(uint64_t handle, rt_buffer **out);
+hg_status rt_get_buffer_of(const rt_executor *exec, uint64_t handle, rt_buffer **out);
+hg_status rt_get_tensor(uint64_t handle, rt_tensor **out);
+
+/* Registers `obj` (exclusive lock held) and returns its new handle, or 0 with
+ * HG_ERR_NO_MEMORY recorded when the table cannot grow. */
+uint64_t rt_register(rt_kind kind, void *obj);
+/* Removes a live handle from the table (exclusive lock held); the object is not freed. */
+void rt_unregister(uint64_t handle);
+/* Calls fn(obj, ctx) for every live object of `kind` (exclusive lock held); fn may
+ * unregister and free the object it is given. */
+void rt_for_each(rt_kind kind, void (*fn)(void *obj, void *ctx), void *ctx);
+
+/* ---- memory (runtime/memory.c) ----------------------------------------------------------
+ * 64-byte aligned, zero-filled float storage.  Freed blocks are kept in a bounded cache and
+ * reused (re-zeroed) so that repeated allocate/free does not page-fault fresh memory. */
+/* Returns NULL when the memory cannot be had. */
+float *rt_mem_alloc(uint64_t n_floats);
+void rt_mem_free(float *p, uint64_t n_floats); /* NULL is harmless */
+/* Releases every cached block (hg_clear_all_registries and tests). */
+void rt_mem_trim(void);
+
+/* ---- object lifetimes (runtime/executor.c, runtime/tensor.c) -----------------------------
+ * Frees a buffer / tensor object and unregisters it (exclusive lock held).  A tensor
+ * release decrements its buffer's `views`. */
+void rt_buffer_release(rt_buffer *b);
+void rt_tensor_release(rt_tensor *t);
+/* Allocates and registers a zero-filled linear buffer of `exec` (exclusive lock held). */
+hg_status rt_buffer_create(rt_executor *exec, uint64_t length, rt_buffer **out);
+/* Creates and registers a tensor over `buf` (exclusive lock held); buf->views += 1. */
+hg_status rt_tensor_create(rt_buffer *buf, uint32_t ndim, const uint64_t *shape,
+                           const uint64_t *stride, uint64_t offset, rt_tensor **out);
+
+/* ---- execution (runtime/exec.c) ----------------------------------------------------------
+ * Runs a normal form on the chosen backend: the JIT (default; HOLOGRAM_BACKEND or
+ * hg_set_backend) or the interpreter.  A JIT failure falls back to the interpreter and is
+ * counted.  HOLOGRAM_DUMP=canon prints each op's form, before and after rewriting, once. */
+hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
+                  float *result);
+/* Runs op `op` with slots bound to buffers already validated by the caller. */
+hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result);
+
+/* ---- JSON (runtime/json.c) ---------------------------------------------------------------
+ * Numbers follow Python's json module: NaN, Infinity and -Infinity are accepted and
+ * written; floats are written as the shortest decimal that reads back as the same float32,
+ * integral values with ".0" (3.0), so json.loads gives floats. */
+/* Parses a JSON array of numbers into a new malloc'd array (*out_values, *out_count; NULL
+ * and 0 for "[]").  HG_ERR_JSON with the byte position and what was found otherwise;
+ * HG_ERR_NO_MEMORY.  Nothing is allocated on error. */
+hg_status rt_json_parse_floats(const char *text, float **out_values, uint64_t *out_count);
+/* Formats n floats as a JSON array into a new malloc'd string. */
+hg_status rt_json_format_floats(const float *values, uint64_t n, char **out_text);
+/* Parses a JSON array of at most `max` non-negative integers (< 2^53): shapes, strides.
+ * `what` ("shape", "strides") names the argument in messages.  HG_ERR_JSON / HG_ERR_SHAPE
+ * (too many dimensions). */
+hg_status rt_json_parse_dims(const char *text, const char *what, uint64_t *out_dims,
+                             uint32_t *out_ndim, uint32_t max);
+/* Formats n integers as a JSON array into a new malloc'd string. */
+hg_status rt_json_format_dims(const uint64_t *dims, uint32_t n, char **out_text);
+
+#endif /* HG_RT_H */
