@@ -127,8 +127,9 @@ static inline float canon_log_f32(float x) {
     return (x != x) ? x : r;
 }
 
-/* tanh(x): odd polynomial for |x| < 0.625 (Cephes), else sign(x)*(1 - 2/(exp(2|x|)+1)),
- * which saturates to +-1 through exp's overflow to +Inf.  NaN propagates. */
+/* tanh(x) = sign(x) * tanh(|x|): odd polynomial for |x| < 0.625 (Cephes), else
+ * 1 - 2/(exp(2|x|)+1), which saturates to 1 through exp's overflow to +Inf.  NaN
+ * propagates; tanh(-0) = -0. */
 #define CANON_TANH_SMALL 0.625f
 #define CANON_TANH_T0 (-5.70498872745e-3f)
 #define CANON_TANH_T1 2.06390887954e-2f
@@ -138,17 +139,18 @@ static inline float canon_log_f32(float x) {
 
 static inline float canon_tanh_f32(float x) {
     float a = canon_abs_f32(x);
-    float z = x * x;
+    float z = a * a;
     float p = CANON_TANH_T0;
     p = fmaf(p, z, CANON_TANH_T1);
     p = fmaf(p, z, CANON_TANH_T2);
     p = fmaf(p, z, CANON_TANH_T3);
     p = fmaf(p, z, CANON_TANH_T4);
-    float small = fmaf(p * z, x, x);
+    float small = fmaf(p * z, a, a);
     float e = canon_exp_f32(a + a);
     float big = 1.0f - 2.0f / (e + 1.0f);
-    big = canon_u2f(canon_f2u(big) | (canon_f2u(x) & 0x80000000u)); /* copysign */
-    return a < CANON_TANH_SMALL ? small : (x != x ? x : big);
+    float r = a < CANON_TANH_SMALL ? small : big;                 /* tanh(|x|) */
+    r = canon_u2f(canon_f2u(r) | (canon_f2u(x) & 0x80000000u));  /* odd: tanh(-0) = -0 */
+    return x != x ? x : r;
 }
 
 #endif /* CANON_SCALAR_H */

@@ -1,0 +1,335 @@
+/*
+ * canon/rewrite.c — normal forms, their hash, and the per-process form cache.
+ *
+ *   input program (any node order, sugar allowed)
+ *     1. rebuild bottom-up (topological order) into a work program; every node goes
+ *        through rw_make, which applies the rules below until none fires, so each node
+ *        of the work program is already in normal form
+ *     2. collect the nodes reachable from the stage roots in post-order (operands in
+ *        their canonical order), which both drops garbage and renumbers canonically
+ *     3. hash the result (canon_hash)
+ *
+ * Rules (all bit-exact in IEEE float32):
+ *   SUB(a,b) -> ADD(a, NEG(b))       RELU(x) -> MAX(x, 0)
+ *   CLIP(x,lo,hi) -> MIN(MAX(x,lo),hi)
+ *   SIGMOID(x) -> DIV(1, ADD(1, EXP(NEG(x))))
+ *   NEG(NEG(x)) -> x                 MUL(x,1) -> x      DIV(x,1) -> x
+ *   DIV(x, c) -> MUL(x, 1/c) when c = +-2^e and 1/c is a normal float
+ *   all operands CONST -> CONST, evaluated with canon/scalar.h (NaN and -0 included)
+ *   commutative operands ordered by a structural hash of their subtrees
+ * Deliberately absent: x+0 -> x (-0), x*0 -> 0 (NaN, Inf), x-x -> 0, reassociation.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canon.h"
+#include "scalar.h"
+
+/* The work program plus a structural hash for each of its nodes. */
+typedef struct {
+    canon_program *q;
+    uint64_t *sh;   /* sh[i]: hash of the subtree rooted at node i (numbering-free) */
+    uint32_t n_sh;  /* nodes of q whose sh is known */
+    uint32_t cap_sh;
+    int oom;
+} rw_ctx;
+
+#define RW_FNV_OFFSET 0xcbf29ce484222325ull
+#define RW_FNV_PRIME 0x100000001b3ull
+
+/* Folds the `len` bytes of `v` (little-endian) into FNV-1a state h. */
+static uint64_t rw_fnv(uint64_t h, uint64_t v, unsigned len) {
+    for (unsigned i = 0; i < len; i++) {
+        h ^= (v >> (8 * i)) & 0xffu;
+        h *= RW_FNV_PRIME;
+    }
+    return h;
+}
+
+/* Brings ctx->sh up to date with the nodes of ctx->q; -1 when memory runs out. */
+static int rw_sync_hashes(rw_ctx *ctx) {
+    const canon_program *q = ctx->q;
+    if (q->n_nodes > ctx->cap_sh) {
+        uint32_t cap = q->cap_nodes;
+        uint64_t *sh = realloc(ctx->sh, (size_t)cap * sizeof *sh);
+        if (!sh)
+            return -1;
+        ctx->sh = sh;
+        ctx->cap_sh = cap;
+    }
+    for (; ctx->n_sh < q->n_nodes; ctx->n_sh++) {
+        const canon_node *n = &q->nodes[ctx->n_sh];
+        uint64_t h = rw_fnv(RW_FNV_OFFSET, n->kind, 1);
+        h = rw_fnv(h, n->arg, 4);
+        h = rw_fnv(h, canon_f2u(n->value), 4);
+        for (unsigned k = 0; k < n->arity; k++)
+            h = rw_fnv(h, ctx->sh[n->op[k]], 8);
+        ctx->sh[ctx->n_sh] = h;
+    }
+    return 0;
+}
+
+/* Total order on subtrees of q, independent of node numbering: by structural hash, then
+ * (only on a 64-bit collision) by kind, arg, constant bits and operands, recursively. */
+static int rw_cmp(const rw_ctx *ctx, uint32_t a, uint32_t b) {
+    if (a == b)
+        return 0;
+    if (ctx->sh[a] != ctx->sh[b])
+        return ctx->sh[a] < ctx->sh[b] ? -1 : 1;
+    const canon_node *x = &ctx->q->nodes[a], *y = &ctx->q->nodes[b];
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->arg != y->arg)
+        return x->arg < y->arg ? -1 : 1;
+    if (canon_f2u(x->value) != canon_f2u(y->value))
+        return canon_f2u(x->value) < canon_f2u(y->value) ? -1 : 1;
+    for (unsigned k = 0; k < x->arity; k++) {
+        int c = rw_cmp(ctx, x->op[k], y->op[k]);
+        if (c)
+            return c;
+    }
+    return 0; /* unreachable for distinct hash-consed nodes */
+}
+
+/* Value of a non-leaf kind on constant operands, with the engines' float32 semantics. */
+static float rw_fold(canon_kind kind, float x, float y) {
+    switch (kind) {
+    case CANON_NEG: return canon_neg_f32(x);
+    case CANON_ABS: return canon_abs_f32(x);
+    case CANON_EXP: return canon_exp_f32(x);
+    case CANON_LOG: return canon_log_f32(x);
+    case CANON_TANH: return canon_tanh_f32(x);
+    case CANON_ADD: return x + y;
+    case CANON_MUL: return x * y;
+    case CANON_DIV: return x / y;
+    case CANON_MIN: return canon_min_f32(x, y);
+    case CANON_MAX:
+    default: /* leaves and sugar never reach the folder */
+        return canon_max_f32(x, y);
+    }
+}
+
+/* True when node i of q is the constant with bit pattern `bits`. */
+static int rw_is_const(const canon_program *q, uint32_t i, uint32_t bits) {
+    return q->nodes[i].kind == CANON_CONST && canon_f2u(q->nodes[i].value) == bits;
+}
+
+/* True when node i of q is a constant +-2^e whose reciprocal is a normal float. */
+static int rw_is_pow2(const canon_program *q, uint32_t i) {
+    uint32_t u = canon_f2u(q->nodes[i].value), e = (u >> 23) & 0xffu;
+    return q->nodes[i].kind == CANON_CONST && (u & 0x007fffffu) == 0 && e >= 1 && e <= 253;
+}
+
+static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, uint32_t c);
+
+/* Shorthands for rw_make inside the rules. */
+#define RW1(kind, x) rw_make(ctx, CANON_##kind, (x), CANON_NONE, CANON_NONE)
+#define RW2(kind, x, y) rw_make(ctx, CANON_##kind, (x), (y), CANON_NONE)
+#define RWK(v) canon_const(ctx->q, (v))
+
+/* The normal form of kind(a, b, c) over normal-form operands, added to the work program:
+ * applies the first rule that fires, recursively, and interns the node when none does.
+ * CANON_NONE once anything failed (ctx->q->oom or ctx->oom set). */
+static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, uint32_t c) {
+    canon_program *q = ctx->q;
+    if (q->oom || ctx->oom)
+        return CANON_NONE;
+    switch (kind) {
+    case CANON_SUB: return RW2(ADD, a, RW1(NEG, b));
+    case CANON_RELU: return RW2(MAX, a, RWK(0.0f));
+    case CANON_CLIP: return RW2(MIN, RW2(MAX, a, b), c);
+    case CANON_SIGMOID: return RW2(DIV, RWK(1.0f), RW2(ADD, RWK(1.0f), RW1(EXP, RW1(NEG, a))));
+    case CANON_NEG:
+        if (q->nodes[a].kind == CANON_NEG)
+            return q->nodes[a].op[0];
+        break;
+    case CANON_MUL:
+        if (rw_is_const(q, b, 0x3f800000u)) /* x * 1 */
+            return a;
+        if (rw_is_const(q, a, 0x3f800000u))
+            return b;
+        break;
+    case CANON_DIV:
+        if (rw_is_const(q, b, 0x3f800000u)) /* x / 1 */
+            return a;
+        if (rw_is_pow2(q, b) && q->nodes[a].kind != CANON_CONST)
+            return RW2(MUL, a, RWK(1.0f / q->nodes[b].value));
+        break;
+    default:
+        break;
+    }
+    const unsigned arity = canon_kinds[kind].arity;
+    if (arity >= 1 && q->nodes[a].kind == CANON_CONST &&
+        (arity < 2 || q->nodes[b].kind == CANON_CONST))
+        return RWK(rw_fold(kind, q->nodes[a].value, arity < 2 ? 0.0f : q->nodes[b].value));
+    if (canon_kinds[kind].flags & CANON_COMM) {
+        if (rw_sync_hashes(ctx) != 0) {
+            ctx->oom = 1;
+            return CANON_NONE;
+        }
+        if (rw_cmp(ctx, a, b) > 0) {
+            uint32_t t = a;
+            a = b;
+            b = t;
+        }
+    }
+    return canon_node_add(q, kind, a, b, c);
+}
+
+#undef RW1
+#undef RW2
+#undef RWK
+
+/* Rebuilds p's nodes into ctx->q in normal form; map[i] receives the image of node i.
+ * -1 on allocation failure or a malformed program (bad kind, operand >= own index). */
+static int rw_rebuild(rw_ctx *ctx, const canon_program *p, uint32_t *map) {
+    for (uint32_t i = 0; i < p->n_nodes; i++) {
+        const canon_node *n = &p->nodes[i];
+        if (n->kind >= CANON_KIND_COUNT)
+            return -1;
+        uint32_t op[3] = {CANON_NONE, CANON_NONE, CANON_NONE};
+        for (unsigned k = 0; k < canon_kinds[n->kind].arity; k++) {
+            if (n->op[k] >= i)
+                return -1;
+            op[k] = map[n->op[k]];
+        }
+        if (n->kind == CANON_CONST)
+            map[i] = canon_const(ctx->q, n->value);
+        else if (canon_kinds[n->kind].flags & CANON_LEAF)
+            map[i] = canon_leaf(ctx->q, (canon_kind)n->kind, n->arg);
+        else
+            map[i] = rw_make(ctx, (canon_kind)n->kind, op[0], op[1], op[2]);
+        if (map[i] == CANON_NONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* Copies the nodes of q reachable from `root` into r in post-order (operands first, in
+ * operand order), recording images in map (CANON_NONE = not copied yet).  `stack` has
+ * room for q->n_nodes entries.  -1 when r runs out of memory. */
+static int rw_collect(const canon_program *q, uint32_t root, canon_program *r,
+                      uint32_t *map, uint32_t *stack) {
+    uint32_t depth = 0;
+    if (map[root] == CANON_NONE)
+        stack[depth++] = root;
+    while (depth > 0) {
+        uint32_t i = stack[depth - 1];
+        const canon_node *n = &q->nodes[i];
+        unsigned k = 0;
+        while (k < n->arity && map[n->op[k]] != CANON_NONE)
+            k++;
+        if (k < n->arity) { /* the stack is a path of the DAG, so it never repeats a node */
+            stack[depth++] = n->op[k];
+            continue;
+        }
+        depth--;
+        if (n->kind == CANON_CONST)
+            map[i] = canon_const(r, n->value);
+        else if (canon_kinds[n->kind].flags & CANON_LEAF)
+            map[i] = canon_leaf(r, (canon_kind)n->kind, n->arg);
+        else
+            map[i] = canon_node_add(r, (canon_kind)n->kind, map[n->op[0]],
+                                    n->arity > 1 ? map[n->op[1]] : CANON_NONE,
+                                    n->arity > 2 ? map[n->op[2]] : CANON_NONE);
+        if (map[i] == CANON_NONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* A new program: the normal form of `p` (p unchanged), with nodes_before and hash set.
+ * NULL when memory runs out, or when p is unusable (p->oom) or malformed. */
+canon_program *canon_rewrite(const canon_program *p) {
+    if (!p || p->oom || p->n_stages > CANON_MAX_STAGES)
+        return NULL;
+    rw_ctx ctx = {.q = canon_program_new(p->n_slots, p->n_params)};
+    canon_program *r = canon_program_new(p->n_slots, p->n_params);
+    uint32_t *map = malloc(((size_t)p->n_nodes + 1) * sizeof *map);
+    uint32_t *stack = NULL, *map2 = NULL;
+    int ok = ctx.q && r && map && rw_rebuild(&ctx, p, map) == 0;
+    if (ok) {
+        map2 = malloc(((size_t)ctx.q->n_nodes + 1) * sizeof *map2);
+        stack = malloc(((size_t)ctx.q->n_nodes + 1) * sizeof *stack);
+        ok = map2 && stack;
+    }
+    if (ok) {
+        for (uint32_t i = 0; i < ctx.q->n_nodes; i++)
+            map2[i] = CANON_NONE;
+        for (uint32_t s = 0; ok && s < p->n_stages; s++) {
+            const canon_stage *st = &p->stages[s];
+            ok = st->root < p->n_nodes &&
+                 rw_collect(ctx.q, map[st->root], r, map2, stack) == 0 &&
+                 canon_stage_add(r, st->domain, map2[map[st->root]], st->store_slot,
+                                 st->reduce) != CANON_NONE;
+        }
+    }
+    free(stack);
+    free(map2);
+    free(map);
+    free(ctx.sh);
+    canon_program_free(ctx.q);
+    if (!ok || r->oom) {
+        canon_program_free(r);
+        return NULL;
+    }
+    r->result_stage = p->result_stage;
+    r->op = p->op;
+    r->nodes_before = p->n_nodes;
+    r->hash = canon_hash(r);
+    return r;
+}
+
+/* FNV-1a over a fixed little-endian serialization of p's identity: slot, parameter and
+ * stage layout, then every node (kind, arity, arg, constant bits, operands).  Never 0,
+ * and the same in every process (it keys the on-disk kernel cache). */
+uint64_t canon_hash(const canon_program *p) {
+    uint64_t h = RW_FNV_OFFSET;
+    h = rw_fnv(h, p->n_slots, 4);
+    h = rw_fnv(h, p->n_params, 4);
+    h = rw_fnv(h, p->result_stage, 4);
+    h = rw_fnv(h, p->n_stages, 4);
+    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++) {
+        const canon_stage *st = &p->stages[s];
+        h = rw_fnv(h, (uint32_t)st->domain, 4);
+        h = rw_fnv(h, st->root, 4);
+        h = rw_fnv(h, st->store_slot, 4);
+        h = rw_fnv(h, (uint32_t)st->reduce, 4);
+    }
+    h = rw_fnv(h, p->n_nodes, 4);
+    for (uint32_t i = 0; i < p->n_nodes; i++) {
+        const canon_node *n = &p->nodes[i];
+        h = rw_fnv(h, n->kind, 1);
+        h = rw_fnv(h, n->arity, 1);
+        h = rw_fnv(h, n->arg, 4);
+        h = rw_fnv(h, canon_f2u(n->value), 4);
+        for (unsigned k = 0; k < 3; k++)
+            h = rw_fnv(h, n->op[k], 4);
+    }
+    return h ? h : 1;
+}
+
+/* ---- the per-process cache of normal forms ---------------------------------------- */
+static pthread_once_t rw_forms_once = PTHREAD_ONCE_INIT;
+static canon_program *rw_forms[CANON_OP_COUNT];
+
+/* Builds the normal form of every op; an op whose build runs out of memory stays NULL. */
+static void rw_forms_init(void) {
+    for (unsigned op = 0; op < CANON_OP_COUNT; op++) {
+        canon_program *p = canon_form_build((canon_op)op);
+        rw_forms[op] = canon_rewrite(p);
+        canon_program_free(p);
+    }
+}
+
+/* The normal form of `op`, built with all others on first use and kept for the process
+ * (thread-safe, immutable); NULL for an unknown op or if its first build ran out of
+ * memory. */
+const canon_program *canon_form(canon_op op) {
+    if ((unsigned)op >= (unsigned)CANON_OP_COUNT)
+        return NULL;
+    if (pthread_once(&rw_forms_once, rw_forms_init) != 0)
+        return NULL;
+    return rw_forms[op];
+}
