@@ -16,14 +16,18 @@
 #define HG_RT_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../canon/canon.h"
 #include <hologram/hologram.h>
 
 /* ---- errors (runtime/error.c) ----------------------------------------------------------- */
-/* Records a printf-style message for the calling thread and returns `status`. */
-hg_status rt_error(hg_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records a printf-style message for the calling thread. */
+void rt_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records the message and evaluates to `status` (so `return rt_error(...)` works).  A macro,
+ * so the compiler sees which status each error path returns. */
+#define rt_error(status, ...) (rt_error_set(__VA_ARGS__), (status))
 /* Clears the calling thread's message (done by rt_enter). */
 void rt_error_clear(void);
 
@@ -124,5 +128,8 @@ hg_status rt_json_parse_dims(const char *text, const char *what, uint64_t *out_d
                              uint32_t *out_ndim, uint32_t max);
 /* Formats n integers as a JSON array into a new malloc'd string. */
 hg_status rt_json_format_dims(const uint64_t *dims, uint32_t n, char **out_text);
+/* Writes the same text as rt_json_format_dims into buf[0..cap) like snprintf (for error
+ * messages); returns the length it needed. */
+size_t rt_json_dims_text(char *buf, size_t cap, const uint64_t *dims, uint32_t n);
 
 #endif /* HG_RT_H */

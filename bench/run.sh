@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] — runs the whole benchmark against an existing build (it builds
+# nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
+# OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy) and
+# report.py, then prints bench/results/summary.md.
+# Environment: BUILD_DIR (default build; relative paths are from the repository root).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
+PY=/usr/bin/python3
+RESULTS="$ROOT/bench/results"
+QUICK=()
+if [ "${1:-}" = "--quick" ]; then QUICK=(--quick); fi
+
+if [ ! -x "$BUILD_DIR/bench/hg_bench" ]; then
+    echo "run.sh: $BUILD_DIR/bench/hg_bench not found: build first (./dev.sh main)" >&2
+    exit 2
+fi
+mkdir -p "$RESULTS"
+status=0
+"$BUILD_DIR/bench/hg_bench" "${QUICK[@]}" --csv "$RESULTS/c.csv" || status=$?
+if [ -d "$BUILD_DIR/python/hologram_ffi" ]; then
+    PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/bench.py" "${QUICK[@]}" \
+        --csv "$RESULTS/py.csv" || status=$?
+else
+    echo "run.sh: $BUILD_DIR/python/hologram_ffi not built: no NumPy comparison" >&2
+    rm -f "$RESULTS/py.csv"
+fi
+"$PY" "$ROOT/bench/report.py" --c "$RESULTS/c.csv" --py "$RESULTS/py.csv" --out "$RESULTS"
+echo
+cat "$RESULTS/summary.md"
+exit $status

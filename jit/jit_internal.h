@@ -1,0 +1,129 @@
+/*
+ * jit/jit_internal.h — the JIT layer's internal interface (prefix jit_).  LLVM types stay
+ * inside jit/: only jit/jit.h is seen by the runtime.
+ *
+ *   cache.c       jit_run: key → LRU table → hit: call; miss: disk.c or lower + session
+ *   lower.c       canonical form + key → LLVM module (one emitter per stage domain)
+ *   lower_math.c  exp / log / tanh as IR, the operation sequences of canon/scalar.h
+ *   session.c     one LLJIT + host TargetMachine; verify, O3, emit object, load, unload
+ *   disk.c        on-disk object cache (HOLOGRAM_CACHE_DIR)
+ *
+ * Test switch: HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the
+ * lowering leave a block without terminator, so LLVMVerifyModule rejects the module and
+ * jit_run returns HG_ERR_COMPILE: the real error path, forced.
+ */
+#ifndef HG_JIT_INTERNAL_H
+#define HG_JIT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+
+#include "jit.h"
+
+/* Exact (constant trip count) RANGE kernels up to this length; one shared kernel above. */
+#define JIT_EXACT_MAX_N 256u
+/* Exact CONTRACT kernels when m*n*k is at most this; STRIDED when the element count is. */
+#define JIT_EXACT_MAX_CONTRACT 32768u
+#define JIT_EXACT_MAX_STRIDED 4096u
+/* Generation of the generated code: part of the on-disk key, so bump it whenever the
+ * lowering or the pass pipeline changes what a kernel computes. */
+#define JIT_CODE_VERSION 2
+/* Sums: float partials over blocks of this many elements, block sums added in double. */
+#define JIT_SUM_BLOCK 1024u
+
+/* What a kernel was specialized for. */
+typedef enum {
+    JIT_SPEC_RANGE_EXACT = 1, /* v[0] = n */
+    JIT_SPEC_RANGE_ANY,       /* n read at run time */
+    JIT_SPEC_CONTRACT_EXACT,  /* v[0..6] = m, n, k, a_rs, a_cs, b_rs, b_cs */
+    JIT_SPEC_CONTRACT_ANY,
+    JIT_SPEC_STRIDED_EXACT,   /* v[0] = ndim, v[1..ndim] = shape, v[1+ndim..] = strides */
+    JIT_SPEC_STRIDED_ANY      /* v[0] = ndim */
+} jit_spec_kind;
+
+/* Cache key: all 64-bit fields, no padding, so it is hashed and compared as bytes. */
+typedef struct {
+    uint64_t form;   /* canon_program.hash */
+    int64_t bclass;  /* boundary class of the output, or -1 */
+    uint64_t spec;   /* jit_spec_kind */
+    uint64_t v[1 + 2 * CANON_MAX_DIMS];
+} jit_key;
+
+/* FNV-1a over len bytes, continuing from h (start with JIT_FNV_OFFSET). */
+#define JIT_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t jit_fnv(uint64_t h, const void *data, size_t len);
+
+typedef void (*jit_kernel_fn)(const canon_args *args, float *result);
+
+/* ---- errors (session.c) --------------------------------------------------------------- */
+/* Writes a printf-style message to err[0..cap) and returns `status`. */
+hg_status jit_fail(hg_status status, char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The one place an LLVMErrorRef becomes a status: consumes `e`, writes "what: message"
+ * (plus any background error of the session) to err, returns HG_ERR_COMPILE. */
+hg_status jit_error(LLVMErrorRef e, const char *what, char *err, size_t cap);
+
+/* ---- session (session.c) -------------------------------------------------------------- */
+/* Creates the process's LLJIT and TargetMachine on first use (thread-safe). */
+hg_status jit_session_get(char *err, size_t cap);
+/* "cpu\nfeatures\nllvm-version\nlibrary-version\ncode-version": the target part of
+ * persistent keys. */
+const char *jit_session_target(void);
+/* Sets triple and data layout of a module about to be lowered. */
+void jit_session_prepare(LLVMModuleRef m);
+/* Verifies, optimizes (O3 for the host) and emits module `m` (borrowed) as an object;
+ * *out_obj is owned by the caller. */
+hg_status jit_session_compile(LLVMModuleRef m, LLVMMemoryBufferRef *out_obj, char *err,
+                              size_t cap);
+/* Loads object `obj` (taken, also on error) under a new resource tracker and looks up
+ * `name`.  *out_tracker identifies the code for jit_session_unload. */
+hg_status jit_session_load(LLVMMemoryBufferRef obj, const char *name, jit_kernel_fn *out_fn,
+                           void **out_tracker, char *err, size_t cap);
+/* Unloads the code of a tracker from jit_session_load. */
+void jit_session_unload(void *tracker);
+
+/* ---- lowering (lower.c, lower_math.c) ----------------------------------------------------- */
+/* IR-building state shared by the emitters. */
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef f32, f64, i1, i32, i64, ptr;
+} jit_ir;
+
+/* The kernel of program `p` specialized for `key`, as function `name` in a new module of
+ * context `ctx` (*out_mod owned by the caller).  `broken` leaves a block unterminated
+ * (HOLOGRAM_JIT_FAIL).  Errors: HG_ERR_COMPILE for a form it cannot lower,
+ * HG_ERR_NO_MEMORY. */
+hg_status jit_lower(const canon_program *p, const jit_key *key, const char *name, int broken,
+                    LLVMContextRef ctx, LLVMModuleRef *out_mod, char *err, size_t cap);
+
+/* Element count of `v` (1 for a scalar). */
+unsigned jit_width(LLVMValueRef v);
+/* The float32 constant c, or a vector of w copies of it. */
+LLVMValueRef jit_fconst(jit_ir *ir, float c, unsigned w);
+/* The i32 constant c, or a vector of w copies of it. */
+LLVMValueRef jit_iconst(jit_ir *ir, uint32_t c, unsigned w);
+/* Calls overloaded intrinsic `name` (overload type `ty`) on args[0..n). */
+LLVMValueRef jit_intrinsic(jit_ir *ir, const char *name, LLVMTypeRef ty, LLVMValueRef *args,
+                           unsigned n);
+/* canon_exp_f32 / canon_log_f32 / canon_tanh_f32 on a float or float vector. */
+LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x);
+LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x);
+LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x);
+
+/* ---- on-disk object cache (disk.c) ------------------------------------------------------- */
+/* Reads the object of `key` into a new buffer (*out_obj) and its symbol name into
+ * name[0..cap).  Returns 0 on success, -1 when there is none or the file was not valid
+ * (such a file is deleted). */
+int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
+                  size_t name_cap);
+/* Stores the object of `key` atomically (temporary file + rename); failures are ignored. */
+void jit_disk_write(const jit_key *key, const char *name, const void *obj, size_t size);
+/* Deletes the file of `key`, if any (an object that failed to load). */
+void jit_disk_forget(const jit_key *key);
+
+#endif /* HG_JIT_INTERNAL_H */

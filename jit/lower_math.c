@@ -1,0 +1,167 @@
+/*
+ * jit/lower_math.c — exp, log and tanh emitted as LLVM IR, operation for operation the
+ * sequences of canon/scalar.h (llvm.fma where it calls fmaf, bitcasts for its bit tricks,
+ * selects for its conditionals), so JIT kernels and the interpreter agree bit for bit and
+ * kernels call no libm.  Every emitter works on a float or on a float vector alike.
+ */
+#include <string.h>
+
+#include "../canon/scalar.h"
+#include "jit_internal.h"
+
+unsigned jit_width(LLVMValueRef v) {
+    LLVMTypeRef t = LLVMTypeOf(v);
+    return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMGetVectorSize(t) : 1;
+}
+
+/* `c` as a scalar, or a vector of w copies of it. */
+static LLVMValueRef jit_splat_const(LLVMValueRef c, unsigned w) {
+    if (w == 1)
+        return c;
+    LLVMValueRef lanes[64];
+    for (unsigned i = 0; i < w; i++)
+        lanes[i] = c;
+    return LLVMConstVector(lanes, w);
+}
+
+LLVMValueRef jit_fconst(jit_ir *ir, float c, unsigned w) {
+    /* By bits, so NaN payloads and -0 are exact. */
+    LLVMValueRef bits = LLVMConstInt(ir->i32, canon_f2u(c), 0);
+    return jit_splat_const(LLVMConstBitCast(bits, ir->f32), w);
+}
+
+LLVMValueRef jit_iconst(jit_ir *ir, uint32_t c, unsigned w) {
+    return jit_splat_const(LLVMConstInt(ir->i32, c, 0), w);
+}
+
+LLVMValueRef jit_intrinsic(jit_ir *ir, const char *name, LLVMTypeRef ty, LLVMValueRef *args,
+                           unsigned n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(ir->mod, id, &ty, 1);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(ir->ctx, id, &ty, 1);
+    return LLVMBuildCall2(ir->b, fty, fn, args, n, "");
+}
+
+/* Type of an i32 with the shape of v (scalar or vector). */
+static LLVMTypeRef jit_int_like(jit_ir *ir, LLVMValueRef v) {
+    unsigned w = jit_width(v);
+    return w == 1 ? ir->i32 : LLVMVectorType(ir->i32, w);
+}
+
+/* Float type with the shape of v. */
+static LLVMTypeRef jit_float_like(jit_ir *ir, LLVMValueRef v) {
+    unsigned w = jit_width(v);
+    return w == 1 ? ir->f32 : LLVMVectorType(ir->f32, w);
+}
+
+/* fmaf(a, b, c) as llvm.fma. */
+static LLVMValueRef jit_fma(jit_ir *ir, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return jit_intrinsic(ir, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
+/* cond ? a : b where cond is `x pred c` on floats. */
+static LLVMValueRef jit_fsel(jit_ir *ir, LLVMRealPredicate pred, LLVMValueRef x,
+                             LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(ir->b, LLVMBuildFCmp(ir->b, pred, x, c, ""), a, b, "");
+}
+
+static LLVMValueRef jit_f2u(jit_ir *ir, LLVMValueRef x) {
+    return LLVMBuildBitCast(ir->b, x, jit_int_like(ir, x), "");
+}
+static LLVMValueRef jit_u2f(jit_ir *ir, LLVMValueRef u) {
+    return LLVMBuildBitCast(ir->b, u, jit_float_like(ir, u), "");
+}
+
+LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(x);
+    LLVMValueRef hi = jit_fconst(ir, CANON_EXP_HI, w), lo = jit_fconst(ir, CANON_EXP_LO, w);
+    LLVMValueRef magic = jit_fconst(ir, CANON_RINT_MAGIC, w);
+    x = jit_fsel(ir, LLVMRealOGT, x, hi, hi, x);
+    x = jit_fsel(ir, LLVMRealOLT, x, lo, lo, x);
+    LLVMValueRef t = LLVMBuildFAdd(b, LLVMBuildFMul(b, x, jit_fconst(ir, CANON_LOG2E, w), ""),
+                                   magic, "");
+    LLVMValueRef kf = LLVMBuildFSub(b, t, magic, "");
+    LLVMValueRef k = LLVMBuildSub(b, jit_f2u(ir, t),
+                                  jit_iconst(ir, canon_f2u(CANON_RINT_MAGIC), w), "k");
+    LLVMValueRef r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_HI, w), x);
+    r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_LO, w), r);
+    static const float poly[] = {CANON_EXP_P1, CANON_EXP_P2, CANON_EXP_P3, CANON_EXP_P4,
+                                 CANON_EXP_P5};
+    LLVMValueRef p = jit_fconst(ir, CANON_EXP_P0, w);
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        p = jit_fma(ir, p, r, jit_fconst(ir, poly[i], w));
+    LLVMValueRef r2 = LLVMBuildFMul(b, r, r, "");
+    p = jit_fma(ir, p, r2, r);
+    p = LLVMBuildFAdd(b, p, jit_fconst(ir, 1.0f, w), "");
+    LLVMValueRef k1 = LLVMBuildAShr(b, k, jit_iconst(ir, 1, w), "");
+    LLVMValueRef k2 = LLVMBuildSub(b, k, k1, "");
+    LLVMValueRef bias = jit_iconst(ir, 127, w), sh = jit_iconst(ir, 23, w);
+    LLVMValueRef s1 = jit_u2f(ir, LLVMBuildShl(b, LLVMBuildAdd(b, k1, bias, ""), sh, ""));
+    LLVMValueRef s2 = jit_u2f(ir, LLVMBuildShl(b, LLVMBuildAdd(b, k2, bias, ""), sh, ""));
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, p, s1, ""), s2, "exp");
+}
+
+LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(x);
+    LLVMValueRef fmin = jit_fconst(ir, 1.17549435e-38f, w);
+    LLVMValueRef one = jit_fconst(ir, 1.0f, w), zero = jit_fconst(ir, 0.0f, w);
+    LLVMValueRef xs = jit_fsel(ir, LLVMRealOLT, x, fmin,
+                               LLVMBuildFMul(b, x, jit_fconst(ir, 8388608.0f, w), ""), x);
+    LLVMValueRef ebias = jit_fsel(ir, LLVMRealOLT, x, fmin, jit_fconst(ir, -23.0f, w), zero);
+    LLVMValueRef u = jit_f2u(ir, xs);
+    LLVMValueRef e = LLVMBuildAnd(b, LLVMBuildLShr(b, u, jit_iconst(ir, 23, w), ""),
+                                  jit_iconst(ir, 0xffu, w), "");
+    e = LLVMBuildSub(b, e, jit_iconst(ir, 126, w), "");
+    LLVMValueRef m = jit_u2f(ir, LLVMBuildOr(b, LLVMBuildAnd(b, u, jit_iconst(ir, 0x007fffffu, w), ""),
+                                             jit_iconst(ir, 0x3f000000u, w), ""));
+    LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, m, jit_fconst(ir, CANON_SQRT_HALF, w), "");
+    LLVMValueRef small32 = LLVMBuildZExt(b, small, jit_int_like(ir, x), "");
+    LLVMValueRef ef = LLVMBuildSIToFP(b, LLVMBuildSub(b, e, small32, ""), jit_float_like(ir, x), "");
+    ef = LLVMBuildFAdd(b, ef, ebias, "");
+    LLVMValueRef f = LLVMBuildSelect(b, small,
+                                     LLVMBuildFSub(b, LLVMBuildFAdd(b, m, m, ""), one, ""),
+                                     LLVMBuildFSub(b, m, one, ""), "");
+    LLVMValueRef z = LLVMBuildFMul(b, f, f, "");
+    static const float poly[] = {CANON_LOG_Q1, CANON_LOG_Q2, CANON_LOG_Q3, CANON_LOG_Q4,
+                                 CANON_LOG_Q5, CANON_LOG_Q6, CANON_LOG_Q7, CANON_LOG_Q8};
+    LLVMValueRef y = jit_fconst(ir, CANON_LOG_Q0, w);
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        y = jit_fma(ir, y, f, jit_fconst(ir, poly[i], w));
+    y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, f, ""), z, "");
+    y = jit_fma(ir, ef, jit_fconst(ir, CANON_LN2_LO, w), y);
+    y = jit_fma(ir, z, jit_fconst(ir, -0.5f, w), y);
+    LLVMValueRef r = LLVMBuildFAdd(b, f, y, "");
+    r = jit_fma(ir, ef, jit_fconst(ir, CANON_LN2_HI, w), r);
+    r = jit_fsel(ir, LLVMRealOEQ, x, zero, jit_fconst(ir, -INFINITY, w), r);
+    r = jit_fsel(ir, LLVMRealOLT, x, zero, jit_fconst(ir, NAN, w), r);
+    r = jit_fsel(ir, LLVMRealOEQ, x, jit_fconst(ir, INFINITY, w), jit_fconst(ir, INFINITY, w), r);
+    return jit_fsel(ir, LLVMRealUNO, x, x, x, r);
+}
+
+LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(x);
+    LLVMValueRef a = jit_intrinsic(ir, "llvm.fabs", LLVMTypeOf(x), &x, 1);
+    LLVMValueRef z = LLVMBuildFMul(b, x, x, "");
+    LLVMValueRef p = jit_fconst(ir, CANON_TANH_T0, w);
+    static const float poly[] = {CANON_TANH_T1, CANON_TANH_T2, CANON_TANH_T3, CANON_TANH_T4};
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        p = jit_fma(ir, p, z, jit_fconst(ir, poly[i], w));
+    /* fmaf(p*z, x, x) evaluated on |x| with x's sign put back: bit-equal for every x != 0
+     * (rounding is symmetric) and -0 for x = -0, which is what gcc makes of scalar.h and
+     * what tanh(-0) is. */
+    LLVMValueRef small = jit_fma(ir, LLVMBuildFMul(b, p, z, ""), a, a);
+    LLVMValueRef e = jit_emit_exp(ir, LLVMBuildFAdd(b, a, a, ""));
+    LLVMValueRef big = LLVMBuildFSub(
+        b, jit_fconst(ir, 1.0f, w),
+        LLVMBuildFDiv(b, jit_fconst(ir, 2.0f, w), LLVMBuildFAdd(b, e, jit_fconst(ir, 1.0f, w), ""), ""),
+        "");
+    LLVMValueRef sign = LLVMBuildAnd(b, jit_f2u(ir, x), jit_iconst(ir, 0x80000000u, w), "");
+    big = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, big), sign, ""));
+    small = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, small), sign, ""));
+    LLVMValueRef nan_or_big = jit_fsel(ir, LLVMRealUNO, x, x, x, big);
+    return jit_fsel(ir, LLVMRealOLT, a, jit_fconst(ir, CANON_TANH_SMALL, w), small, nan_or_big);
+}

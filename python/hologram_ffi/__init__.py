@@ -1,0 +1,384 @@
+"""hologram_ffi — Python bindings of hologram, a JIT-compiling float32 array runtime.
+
+The flat API keeps the 50 functions of the Hologram FFI seed (same names, argument order and
+return types: handles are ints, JSON in and out as str, u8 flags as 0/1, reductions and
+losses return float, None for void).  Beyond the seed: NumPy transfer
+(buffer_copy_from_numpy, buffer_to_numpy), engine control (set_backend, get_backend,
+cache_stats, cache_reset) and an Executor class that frees what it made.
+
+How the flat functions are made: the extension (built by build_ffi.py, cffi API mode)
+carries the C prototypes of hologram.h; every `hg_status hg_<name>(...)` becomes
+`<name>(...)` here, generated once at import: inputs passed straight to the C function,
+out-parameters allocated and read back, `char **` results freed, a nonzero status raised as
+the exception class of its name (errors.py) with hg_last_error()'s message.
+
+Arguments: integers (handles, lengths, indices) must be ints or objects with __index__
+(NumPy integers); a negative or too large value raises InvalidArgumentError and a
+non-integer (float, str, None) raises TypeError, both before any C call.  bool is an int
+subclass and is accepted as 0/1 (rejecting it would cost every call a type check).
+Float parameters (value, scalar, min_val, max_val) take int or float.  JSON parameters
+take str.
+"""
+import inspect
+import operator
+import re
+
+from . import errors
+from .errors import (BufferInUseError, CompileError, HologramError, InvalidArgumentError,
+                     InvalidHandleError, JsonError, OutOfBoundsError, OutOfMemoryError,
+                     ShapeError)
+
+try:
+    from ._hologram_ffi import ffi as _ffi, lib as _lib
+except ImportError as _exc:
+    raise ImportError(
+        "hologram_ffi: the compiled extension hologram_ffi._hologram_ffi is missing or "
+        "cannot load libhologram.so; build it with CMake (target hologram_ffi) and put "
+        "<build>/python on PYTHONPATH, or `pip install --no-build-isolation python/` with "
+        f"HOLOGRAM_LIB_DIR set ({_exc})") from _exc
+
+
+def _library_version():
+    """The shared library's hg_get_version(), or ImportError."""
+    out = _ffi.new("const char **")
+    if _lib.hg_get_version(out) != 0:
+        raise ImportError("hologram_ffi: hg_get_version failed")
+    return _ffi.string(out[0]).decode()
+
+
+def _check_versions(header_version, library_version):
+    """ImportError unless the extension's compiled header and the loaded library agree."""
+    if header_version != library_version:
+        raise ImportError(
+            f"hologram_ffi: extension compiled against hologram.h {header_version} but "
+            f"libhologram.so reports {library_version}; rebuild the extension")
+
+
+__version__ = _library_version()
+_HEADER_VERSION = _ffi.string(_lib.hg_py_header_version).decode()
+_check_versions(_HEADER_VERSION, __version__)
+
+# ---- statuses and errors ---------------------------------------------------------------
+
+_STATUS_NAMES = _ffi.typeof("hg_status").elements          # {value: "HG_ERR_..."}
+_STATUS_VALUES = {name: value for value, name in _STATUS_NAMES.items()}
+_ERROR_CLASSES = {value: errors.STATUS_CLASSES.get(name, HologramError)
+                  for value, name in _STATUS_NAMES.items()}
+_INVALID_ARGUMENT = _STATUS_VALUES["HG_ERR_INVALID_ARGUMENT"]
+_U64_MAX = 2 ** 64 - 1
+
+
+def _error(status):
+    """The exception for a nonzero C status, with the calling thread's last message."""
+    message = _ffi.string(_lib.hg_last_error()).decode("utf-8", "replace")
+    if not message:
+        message = _ffi.string(_lib.hg_status_string(status)).decode()
+    return _ERROR_CLASSES.get(status, HologramError)(message, status)
+
+
+def _check(status):
+    """Raises the exception for a nonzero status."""
+    if status:
+        raise _error(status)
+
+
+def _coerce(fname, spec, values):
+    """Validates arguments that cffi refused (slow path only): returns them converted
+    (ints via __index__, floats via __float__) or raises TypeError / InvalidArgumentError
+    naming the argument."""
+    converted = []
+    for (name, kind), value in zip(spec, values):
+        if kind == "int":
+            try:
+                value = operator.index(value)
+            except TypeError:
+                raise TypeError(f"{fname}(): {name} must be an integer, not "
+                                f"{type(value).__name__}") from None
+            if value < 0:
+                raise InvalidArgumentError(
+                    f"{fname}(): {name} = {value} is negative", _INVALID_ARGUMENT)
+            if value > _U64_MAX:
+                raise InvalidArgumentError(
+                    f"{fname}(): {name} = {value} exceeds 2**64-1", _INVALID_ARGUMENT)
+        elif kind == "float":
+            if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
+                raise TypeError(f"{fname}(): {name} must be a real number, not "
+                                f"{type(value).__name__}")
+            value = float(value)
+        elif not isinstance(value, str):
+            raise TypeError(f"{fname}(): {name} must be str (JSON text), not "
+                            f"{type(value).__name__}")
+        converted.append(value)
+    return tuple(converted)
+
+
+# ---- the flat API, generated from the prototypes ---------------------------------------
+
+_PROTOTYPE = re.compile(r"^(.*?)\b(hg_\w+)\((.*)\)$")
+_PARAM = re.compile(r"^(.*?)\s*\b(\w+)$")
+_INPUT_KINDS = {"uint64_t": "int", "float": "float", "const char *": "str"}
+# out-parameter C type -> expression reading it (o: the cdata); "owned" frees a char *.
+_OUTPUT_READERS = {
+    "uint64_t *": "{o}[0]", "uint32_t *": "{o}[0]", "uint8_t *": "{o}[0]",
+    "float *": "{o}[0]", "const char **": "_string({o}[0]).decode()", "char **": "owned",
+}
+# Functions with a hand-written Python face (NumPy transfer, the stats dict).
+_CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_cache_stats_get"})
+# Header parameter names -> the seed's names (`class` is a Python keyword: class_index).
+_SEED_NAMES = {
+    "executor": "executor_handle", "buffer": "buffer_handle", "tensor": "tensor_handle",
+    "a": "a_handle", "b": "b_handle", "c": "c_handle", "src": "src_handle",
+    "dst": "dst_handle", "p": "pred_handle", "t": "target_handle", "out": "output_handle",
+    "lo": "min_val", "hi": "max_val", "s": "scalar", "json": "data_json",
+}
+# In functions without matrix dimensions, x/y/n are the seed's input/output/length.
+_VECTOR_NAMES = {"x": "input_handle", "y": "output_handle", "n": "length"}
+_MATRIX_NAMES = {"x": "x_handle", "y": "y_handle"}
+_FUNCTION_NAMES = {("hg_tensor_reshape", "shape_json"): "new_shape_json"}
+
+
+def _seed_name(cname, cparams, name):
+    """The Python parameter name for C parameter `name` of `cname`."""
+    if (cname, name) in _FUNCTION_NAMES:
+        return _FUNCTION_NAMES[(cname, name)]
+    contextual = _MATRIX_NAMES if "m" in cparams else _VECTOR_NAMES
+    return contextual.get(name) or _SEED_NAMES.get(name, name)
+
+
+def _parse(prototype):
+    """(return type, C name, [(C type, C param name)]) of one normalized prototype."""
+    result, cname, params = _PROTOTYPE.match(prototype).groups()
+    pairs = [] if params == "void" else [_PARAM.match(p).groups() for p in params.split(", ")]
+    return result.strip(), cname, pairs
+
+
+def _generate(cname, pairs):
+    """Python source of the wrapper for `hg_status cname(pairs)`, its input spec and the
+    type of its out-parameter (or None)."""
+    pyname = cname[3:]
+    cnames = {n for _, n in pairs}
+    inputs, args, out_type = [], [], None
+    for ctype, name in pairs:
+        if name.startswith("out_"):
+            out_type = ctype
+            args.append("_o")
+        else:
+            pname = _seed_name(cname, cnames, name)
+            kind = _INPUT_KINDS[ctype]
+            inputs.append((pname, kind))
+            args.append(f"{pname}.encode()" if kind == "str" else pname)
+    params = ", ".join(n for n, _ in inputs)
+    call = f"_st = _c({', '.join(args)})"
+    lines = [f"def {pyname}({params}):"]
+    if out_type:
+        lines.append("    _o = _new(_T)")
+    if inputs:
+        lines += ["    try:", f"        {call}", "    except _CONVERSION_ERRORS:",
+                  f"        {params}, = _coerce({pyname!r}, _SPEC, ({params},))",
+                  f"        {call}"]
+    else:
+        lines.append(f"    {call}")
+    lines += ["    if _st:", "        raise _error(_st)"]
+    reader = _OUTPUT_READERS[out_type] if out_type else None
+    if reader == "owned":
+        lines += ["    _s = _o[0]", "    try:", "        return _string(_s).decode()",
+                  "    finally:", "        _free(_s)"]
+    elif reader:
+        lines.append("    return " + reader.format(o="_o"))
+    return "\n".join(lines) + "\n", tuple(inputs), out_type
+
+
+def _bind(prototype):
+    """Creates the flat wrapper of one `hg_status hg_...` prototype; returns (python name,
+    function, name of its out-parameter or None)."""
+    _, cname, pairs = _parse(prototype)
+    source, spec, out_type = _generate(cname, pairs)
+    namespace = {
+        "_c": getattr(_lib, cname), "_new": _ffi.new, "_string": _ffi.string,
+        "_free": _lib.hg_free_string, "_error": _error, "_coerce": _coerce, "_SPEC": spec,
+        "_T": _ffi.typeof(out_type.replace("const ", "")) if out_type else None,
+        "_CONVERSION_ERRORS": (TypeError, OverflowError, AttributeError),
+    }
+    exec(compile(source, f"<hologram_ffi {cname}>", "exec"), namespace)
+    fn = namespace[cname[3:]]
+    fn.__module__ = __name__
+    fn.__doc__ = f"Calls `{prototype}`; raises a HologramError subclass on failure."
+    out_name = next((n for _, n in pairs if n.startswith("out_")), None)
+    return cname[3:], fn, out_name
+
+
+_PROTOTYPES = _ffi.string(_lib.hg_py_prototypes).decode().split("\n")
+_FLAT = {}              # python name -> function, in header order
+_OUT_NAMES = {}         # python name -> C out-parameter name (out_buffer, out_tensor, ...)
+for _proto in _PROTOTYPES:
+    if _proto.startswith("hg_status ") and _parse(_proto)[1] not in _CUSTOM:
+        _name, _fn, _OUT_NAMES[_name] = _bind(_proto)
+        _FLAT[_name] = _fn
+globals().update(_FLAT)
+
+
+# ---- beyond the seed: NumPy transfer and the kernel cache ------------------------------
+
+_np = None
+
+
+def _numpy():
+    """NumPy, imported on first use (the flat API works without it)."""
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np
+
+
+def buffer_copy_from_numpy(executor_handle, buffer_handle, array):
+    """Copies a C-contiguous float32 array (any shape, read as flat) into the buffer's
+    first array.size elements, without a temporary.  Raises TypeError for another dtype or
+    a non-array, InvalidArgumentError for a non-contiguous array, OutOfBoundsError when the
+    array is longer than the buffer."""
+    np = _numpy()
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+        raise TypeError("buffer_copy_from_numpy(): array must be a numpy.ndarray of dtype "
+                        f"float32, not {getattr(array, 'dtype', type(array).__name__)}")
+    if not array.flags.c_contiguous:
+        raise InvalidArgumentError("buffer_copy_from_numpy(): array is not C-contiguous "
+                                   "(use numpy.ascontiguousarray)", _INVALID_ARGUMENT)
+    try:
+        status = _lib.hg_buffer_write(executor_handle, buffer_handle,
+                                      _ffi.from_buffer("float[]", array), array.size)
+    except (TypeError, OverflowError):
+        executor_handle, buffer_handle = _coerce(
+            "buffer_copy_from_numpy", (("executor_handle", "int"), ("buffer_handle", "int")),
+            (executor_handle, buffer_handle))
+        status = _lib.hg_buffer_write(executor_handle, buffer_handle,
+                                      _ffi.from_buffer("float[]", array), array.size)
+    _check(status)
+
+
+def buffer_to_numpy(executor_handle, buffer_handle):
+    """A new float32 array with the buffer's buffer_length elements."""
+    np = _numpy()
+    result = np.empty(buffer_length(buffer_handle), dtype=np.float32)
+    try:
+        status = _lib.hg_buffer_read(executor_handle, buffer_handle,
+                                     _ffi.from_buffer("float[]", result), result.size)
+    except (TypeError, OverflowError):
+        (executor_handle,) = _coerce("buffer_to_numpy", (("executor_handle", "int"),),
+                                     (executor_handle,))
+        status = _lib.hg_buffer_read(executor_handle, buffer_handle,
+                                     _ffi.from_buffer("float[]", result), result.size)
+    _check(status)
+    return result
+
+
+_CACHE_FIELDS = tuple(name for name, _ in _ffi.typeof("hg_cache_stats").fields)
+
+
+def cache_stats():
+    """The process's kernel-cache counters as a dict (hits, misses, compiles, disk_loads,
+    evictions, entries, capacity, fallbacks: int; compile_seconds, disk_load_seconds:
+    float)."""
+    stats = _ffi.new("hg_cache_stats *")
+    _check(_lib.hg_cache_stats_get(stats))
+    return {name: getattr(stats, name) for name in _CACHE_FIELDS}
+
+
+# ---- Executor: a context manager over one executor handle ------------------------------
+
+def _quietly(free, handle):
+    """Frees `handle` unless it is already gone or still viewed (the executor's cleanup
+    takes it then)."""
+    try:
+        free(handle)
+    except (InvalidHandleError, BufferInUseError):
+        pass
+
+
+def _method(fn, takes_executor, record):
+    """An Executor method calling flat `fn` (with self.handle first when it takes the
+    executor) and recording the new handle it returns in self.<record>."""
+    if takes_executor and record:
+        def method(self, *args):
+            handle = fn(self.handle, *args)
+            getattr(self, record).append(handle)
+            return handle
+    elif takes_executor:
+        def method(self, *args):
+            return fn(self.handle, *args)
+    else:
+        def method(self, *args):
+            handle = fn(*args)
+            getattr(self, record).append(handle)
+            return handle
+    params = list(inspect.signature(fn).parameters.values())[1 if takes_executor else 0:]
+    method.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + params)
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+class Executor:
+    """One executor; `with Executor() as ex:` frees, on exit, the tensors and buffers made
+    through it and then the executor.  Methods are the flat functions that take an
+    executor (given implicitly: ex.vector_add_f32(a, b, c, n)), with the `executor_`
+    prefix dropped (ex.allocate_buffer(n)), plus the tensor constructors that take none
+    (ex.tensor_from_buffer(b, shape_json), tensor_transpose, tensor_select); handles they
+    return are recorded and freed by close()."""
+
+    def __init__(self):
+        self.handle = new_executor()
+        self.buffers = []
+        self.tensors = []
+
+    def from_numpy(self, array):
+        """A new buffer holding a copy of a float32 array (flattened)."""
+        np = _numpy()
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        buffer = self.allocate_buffer(array.size)
+        buffer_copy_from_numpy(self.handle, buffer, array)
+        return buffer
+
+    def to_numpy(self, buffer_handle):
+        """The buffer's elements as a new float32 array."""
+        return buffer_to_numpy(self.handle, buffer_handle)
+
+    def close(self):
+        """Frees recorded tensors, recorded buffers, then the executor.  Idempotent; handles
+        already freed elsewhere (or by clear_all_registries) are skipped."""
+        handle, self.handle = self.handle, None
+        if handle is None:
+            return
+        for tensor in reversed(self.tensors):
+            _quietly(tensor_cleanup, tensor)
+        for buffer in reversed(self.buffers):
+            _quietly(buffer_cleanup, buffer)
+        self.tensors.clear()
+        self.buffers.clear()
+        _quietly(executor_cleanup, handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+
+    def __repr__(self):
+        return f"<hologram_ffi.Executor handle={self.handle}>"
+
+
+_RECORDS = {"out_buffer": "buffers", "out_tensor": "tensors"}
+for _name, _fn in _FLAT.items():
+    if _name == "executor_cleanup":     # close() does it, after the recorded handles
+        continue
+    _takes_executor = _fn.__code__.co_varnames[:1] == ("executor_handle",)
+    _record = _RECORDS.get(_OUT_NAMES[_name])
+    if _takes_executor or _record == "tensors":
+        setattr(Executor, _name.removeprefix("executor_"),
+                _method(_fn, _takes_executor, _record))
+
+__all__ = sorted(_FLAT) + [
+    "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor",
+] + errors.__all__
+
+del _proto, _name, _fn, _takes_executor, _record

@@ -1,0 +1,210 @@
+/*
+ * runtime/exec.c — running canonical forms: backend choice, JIT with interpreter fallback,
+ * cache statistics, and the HOLOGRAM_DUMP=canon debug switch.
+ *
+ *   rt_run_op(op) → canon_form(op) → rt_exec:
+ *     backend "jit"    → jit_run; on error → fallbacks += 1 → interp_run
+ *     backend "interp" → interp_run
+ *
+ * The backend is process-wide: HOLOGRAM_BACKEND is read once ("jit" or "interp"; any
+ * other value makes every op fail, naming the value, until hg_set_backend picks a valid
+ * one), and hg_set_backend changes it at any time.  Built without HG_WITH_JIT, the only
+ * backend is "interp".
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp.h"
+#include "rt.h"
+#ifdef HG_WITH_JIT
+#include "../jit/jit.h"
+#endif
+
+enum { RT_BACKEND_INVALID, RT_BACKEND_JIT, RT_BACKEND_INTERP };
+
+#ifdef HG_WITH_JIT
+#define RT_BACKEND_DEFAULT RT_BACKEND_JIT
+#else
+#define RT_BACKEND_DEFAULT RT_BACKEND_INTERP
+#endif
+
+static atomic_int rt_backend = RT_BACKEND_DEFAULT;
+static pthread_once_t rt_env_once = PTHREAD_ONCE_INIT;
+static char rt_backend_env[64];     /* the rejected HOLOGRAM_BACKEND value (truncated) */
+static int rt_dump_canon;           /* HOLOGRAM_DUMP contains "canon" */
+static atomic_bool rt_dumped[CANON_OP_COUNT]; /* op already dumped */
+static atomic_ullong rt_fallbacks;
+
+/* The backend named `name`, or RT_BACKEND_INVALID. */
+static int rt_backend_parse(const char *name) {
+#ifdef HG_WITH_JIT
+    if (strcmp(name, "jit") == 0)
+        return RT_BACKEND_JIT;
+#endif
+    if (strcmp(name, "interp") == 0)
+        return RT_BACKEND_INTERP;
+    return RT_BACKEND_INVALID;
+}
+
+/* Reads HOLOGRAM_BACKEND and HOLOGRAM_DUMP (once per process). */
+static void rt_env_read(void) {
+    const char *backend = getenv("HOLOGRAM_BACKEND");
+    if (backend && *backend) {
+        int b = rt_backend_parse(backend);
+        if (b == RT_BACKEND_INVALID)
+            snprintf(rt_backend_env, sizeof rt_backend_env, "%s", backend);
+        atomic_store(&rt_backend, b);
+    }
+    const char *dump = getenv("HOLOGRAM_DUMP");
+    rt_dump_canon = dump && strstr(dump, "canon") != NULL;
+}
+
+/* The current backend; INVALID_ARGUMENT (naming the environment value) when
+ * HOLOGRAM_BACKEND was invalid and no valid backend was set since. */
+static hg_status rt_backend_current(int *out) {
+    pthread_once(&rt_env_once, rt_env_read);
+    int b = atomic_load(&rt_backend);
+    if (b == RT_BACKEND_INVALID)
+#ifdef HG_WITH_JIT
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "HOLOGRAM_BACKEND=\"%s\" is not a backend (use \"jit\" or \"interp\")",
+                        rt_backend_env);
+#else
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "HOLOGRAM_BACKEND=\"%s\" is not a backend of this build (built without "
+                        "the JIT: only \"interp\")", rt_backend_env);
+#endif
+    *out = b;
+    return HG_OK;
+}
+
+/* Selects the backend for the whole process. */
+hg_status hg_set_backend(const char *name) {
+    rt_error_clear();
+    pthread_once(&rt_env_once, rt_env_read);
+    if (!name)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "set_backend: name is NULL");
+    int b = rt_backend_parse(name);
+    if (b == RT_BACKEND_INVALID)
+#ifdef HG_WITH_JIT
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "backend \"%.64s\" is unknown (use \"jit\" or \"interp\")", name);
+#else
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "backend \"%.64s\" is not available: this build has no JIT (only "
+                        "\"interp\")", name);
+#endif
+    atomic_store(&rt_backend, b);
+    return HG_OK;
+}
+
+/* *out_name = "jit" or "interp". */
+hg_status hg_get_backend(const char **out_name) {
+    rt_error_clear();
+    if (!out_name)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "get_backend: out_name is NULL");
+    int b = RT_BACKEND_DEFAULT;
+    hg_status st = rt_backend_current(&b);
+    if (st == HG_OK)
+        *out_name = b == RT_BACKEND_JIT ? "jit" : "interp";
+    return st;
+}
+
+/* Copies the kernel-cache counters plus the runtime's fallback count. */
+hg_status hg_cache_stats_get(hg_cache_stats *out_stats) {
+    rt_error_clear();
+    if (!out_stats)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "cache_stats_get: out_stats is NULL");
+#ifdef HG_WITH_JIT
+    jit_cache_stats(out_stats);
+#else
+    memset(out_stats, 0, sizeof *out_stats);
+#endif
+    out_stats->fallbacks = atomic_load(&rt_fallbacks);
+    return HG_OK;
+}
+
+/* Unloads every kernel and zeroes the counters, fallbacks included. */
+hg_status hg_cache_reset(void) {
+    rt_error_clear();
+#ifdef HG_WITH_JIT
+    jit_cache_reset();
+#endif
+    atomic_store(&rt_fallbacks, 0);
+    return HG_OK;
+}
+
+/* Prints one program listing to stderr under `title` (HOLOGRAM_DUMP only). */
+static void rt_dump_program(const char *title, const canon_program *p) {
+    char small[4096];
+    size_t need = canon_print(p, small, sizeof small);
+    char *text = need < sizeof small ? small : malloc(need + 1);
+    if (text != small && text)
+        canon_print(p, text, need + 1);
+    fprintf(stderr, "== %s ==\n%s\n", title, text ? text : "(out of memory)");
+    if (text != small)
+        free(text);
+}
+
+/* HOLOGRAM_DUMP=canon: prints the pre-rewrite and the normal form of p's op, once. */
+static void rt_dump_once(const canon_program *p) {
+    if ((unsigned)p->op >= (unsigned)CANON_OP_COUNT || atomic_exchange(&rt_dumped[p->op], true))
+        return;
+    const char *name = canon_op_get(p->op)->name;
+    char title[128];
+    canon_program *pre = canon_form_build(p->op);
+    if (pre) {
+        snprintf(title, sizeof title, "%s: canonical form before rewriting", name);
+        rt_dump_program(title, pre);
+        canon_program_free(pre);
+    }
+    snprintf(title, sizeof title, "%s: normal form", name);
+    rt_dump_program(title, p);
+}
+
+/* Name of p's op for messages. */
+static const char *rt_op_name(const canon_program *p) {
+    const canon_op_info *info = canon_op_get(p->op);
+    return info ? info->name : "program";
+}
+
+/* Runs `p` on the current backend (see the top of this file). */
+hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
+                  float *result) {
+    int backend = RT_BACKEND_DEFAULT;
+    hg_status st = rt_backend_current(&backend);
+    if (st != HG_OK)
+        return st;
+    if (rt_dump_canon)
+        rt_dump_once(p);
+#ifdef HG_WITH_JIT
+    if (backend == RT_BACKEND_JIT) {
+        char err[256];
+        if (jit_run(p, args, boundary_class, result, err, sizeof err) == HG_OK)
+            return HG_OK;
+        atomic_fetch_add(&rt_fallbacks, 1);
+    }
+#else
+    (void)backend;
+    (void)boundary_class;
+#endif
+    st = interp_run(p, args, result);
+    if (st != HG_OK && hg_last_error()[0] == '\0')
+        rt_error_set("%s: the interpreter failed (%s)", rt_op_name(p), hg_status_string(st));
+    return st;
+}
+
+/* Runs op `op` through its normal form. */
+hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result) {
+    const canon_program *p = canon_form(op);
+    if (!p) {
+        const canon_op_info *info = canon_op_get(op);
+        return rt_error(HG_ERR_NO_MEMORY, "%s: its canonical form could not be built",
+                        info ? info->name : "unknown op");
+    }
+    return rt_exec(p, args, boundary_class, result);
+}

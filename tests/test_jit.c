@@ -1,0 +1,781 @@
+/*
+ * tests/test_jit.c — the JIT layer: every op of ops.def through jit_run against the
+ * interpreter (bit-exact for maps, within the sum bound for reductions and losses) and
+ * against plain double loops; contractions and strided copies over edge shapes; the
+ * kernel cache (hits, shared forms, eviction, concurrent misses, forced failure) and the
+ * on-disk object cache (reuse by a second process, corrupted files).
+ *
+ * Run with HOLOGRAM_CACHE_DIR set (CTest does).  Child processes are this binary re-run
+ * with a mode argument ("disk", "evict", "measure") and their own environment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "canon/canon.h"
+#include "jit/jit.h"
+#include "runtime/interp.h"
+
+#define BIG (1u << 20) /* elements of each scratch array (>= 1,000,000) */
+
+static float *g_in[2], *g_out_jit, *g_out_int;
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static double uniform(double lo, double hi) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(g_rng >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static int same(float a, float b) {
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return (isnan(a) && isnan(b)) || ua == ub;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void run_jit(const canon_program *p, const canon_args *a, float *res) {
+    char err[512] = "";
+    hg_status st = jit_run(p, a, -1, res, err, sizeof err);
+    if (st != HG_OK)
+        fail_msg("jit_run: status %d: %s", (int)st, err);
+}
+
+static void run_interp(const canon_program *p, const canon_args *a, float *res) {
+    hg_status st = interp_run(p, a, res);
+    if (st != HG_OK)
+        fail_msg("interp_run: status %d", (int)st);
+}
+
+static const canon_program *form(canon_op op) {
+    const canon_program *p = canon_form(op);
+    assert_non_null(p);
+    return p;
+}
+
+static int is_op(canon_op op, const char *name) { return strcmp(canon_op_get(op)->name, name) == 0; }
+
+/* ---- references (double) ------------------------------------------------------------- */
+
+/* Parameters used for op (clip bounds, the scalar, the fill value). */
+static void op_params(canon_op op, float par[2]) {
+    par[0] = is_op(op, "vector_clip_f32") ? -1.0f : is_op(op, "scalar_mul_f32") ? -1.5f : 0.75f;
+    par[1] = 2.0f;
+}
+
+/* Element map of a MAP op in double; *approx = 1 for ops with an approximation bound. */
+static double ref_map(canon_op op, double a, double b, const float *par, int *approx) {
+    const char *n = canon_op_get(op)->name;
+    *approx = 0;
+    if (!strcmp(n, "vector_add_f32")) return a + b;
+    if (!strcmp(n, "vector_sub_f32")) return a - b;
+    if (!strcmp(n, "vector_mul_f32")) return a * b;
+    if (!strcmp(n, "vector_div_f32")) return a / b;
+    if (!strcmp(n, "vector_min_f32")) return a < b ? a : b;
+    if (!strcmp(n, "vector_max_f32")) return a > b ? a : b;
+    if (!strcmp(n, "vector_abs_f32")) return fabs(a);
+    if (!strcmp(n, "vector_neg_f32")) return -a;
+    if (!strcmp(n, "vector_relu_f32")) return a > 0 ? a : 0.0;
+    if (!strcmp(n, "vector_clip_f32")) return a < par[0] ? par[0] : a > par[1] ? par[1] : a;
+    if (!strcmp(n, "scalar_add_f32")) return a + par[0];
+    if (!strcmp(n, "scalar_mul_f32")) return a * par[0];
+    if (!strcmp(n, "buffer_fill")) return par[0];
+    if (!strcmp(n, "buffer_copy")) return a;
+    *approx = 1;
+    if (!strcmp(n, "sigmoid_f32")) return 1.0 / (1.0 + exp(-a));
+    if (!strcmp(n, "tanh_f32")) return tanh(a);
+    if (!strcmp(n, "gelu_f32"))
+        return 0.5 * a * (1.0 + tanh(sqrt(2.0 / M_PI) * (a + 0.044715 * a * a * a)));
+    fail_msg("no reference for %s", n);
+    return 0;
+}
+
+/* Loss of a LOSS op in double; *scale = sum of |terms| / n (for the bound). */
+static double ref_loss(canon_op op, const float *p, const float *t, uint64_t n, double *scale) {
+    double s = 0, sa = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double term, q = p[i];
+        if (is_op(op, "mse_loss_f32")) {
+            term = (q - t[i]) * (q - t[i]);
+        } else if (is_op(op, "cross_entropy_loss_f32")) {
+            term = t[i] * log(q > 1e-7f ? q : 1e-7f);
+        } else {
+            q = q < 1e-7f ? 1e-7f : q > 0.99999988f ? 0.99999988f : q; /* the float32 bounds */
+            term = t[i] * log(q) + (1.0 - t[i]) * log(1.0 - q);
+        }
+        s += term;
+        sa += fabs(term);
+    }
+    *scale = sa / (double)n;
+    return is_op(op, "mse_loss_f32") ? s / (double)n : -s / (double)n;
+}
+
+/* The error bound of a sum of n terms whose magnitudes add up to sum_abs. */
+static double sum_bound(uint64_t n, double sum_abs) {
+    return 1e-6 * log2((double)(n > 2 ? n : 2)) * sum_abs + 1e-30;
+}
+
+/* ---- every RANGE op × lengths ------------------------------------------------------------ */
+
+static void fill_inputs(canon_op op, uint64_t n) {
+    int probs = canon_op_get(op)->family == CANON_FAM_LOSS && !is_op(op, "mse_loss_f32");
+    for (uint64_t i = 0; i < n; i++) {
+        g_in[0][i] = (float)(probs ? uniform(0.0, 1.0) : uniform(-6.0, 6.0));
+        g_in[1][i] = (float)(probs ? uniform(0.0, 1.0) : uniform(-6.0, 6.0));
+    }
+    if (probs && n > 2) { /* the clamps */
+        g_in[0][0] = 0.0f;
+        g_in[0][1] = 1.0f;
+    }
+}
+
+/* Runs op at length n through both engines and checks them against each other and the
+ * double reference. */
+static void check_range_op(canon_op op, uint64_t n) {
+    const canon_op_info *info = canon_op_get(op);
+    const canon_program *p = form(op);
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    float par[2];
+    op_params(op, par);
+    memcpy(a.param, par, sizeof par);
+    a.n = n;
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_in[1];
+    fill_inputs(op, n);
+    float rj = NAN, ri = NAN;
+    a.slot[info->n_in] = g_out_jit;
+    run_jit(p, &a, &rj);
+    a.slot[info->n_in] = g_out_int;
+    run_interp(p, &a, &ri);
+    const char *name = info->name;
+    switch (info->family) {
+    case CANON_FAM_MAP:
+        for (uint64_t i = 0; i < n; i++) {
+            int approx;
+            if (!same(g_out_jit[i], g_out_int[i]))
+                fail_msg("%s n=%llu [%llu]: jit %.9g != interp %.9g", name, (unsigned long long)n,
+                         (unsigned long long)i, g_out_jit[i], g_out_int[i]);
+            double ref = ref_map(op, g_in[0][i], g_in[1][i], par, &approx);
+            double tol = approx ? 2.0 * FLT_EPSILON * fabs(ref) + 1e-7 : 0.0;
+            if (!(fabs(g_out_jit[i] - (approx ? ref : (double)(float)ref)) <= tol))
+                fail_msg("%s n=%llu [%llu] x=%.9g: %.9g vs reference %.9g", name,
+                         (unsigned long long)n, (unsigned long long)i, g_in[0][i], g_out_jit[i], ref);
+        }
+        break;
+    case CANON_FAM_REDUCE: {
+        double s = 0, sa = 0, mn = INFINITY, mx = -INFINITY;
+        for (uint64_t i = 0; i < n; i++) {
+            s += g_in[0][i];
+            sa += fabs(g_in[0][i]);
+            mn = g_in[0][i] < mn ? g_in[0][i] : mn;
+            mx = g_in[0][i] > mx ? g_in[0][i] : mx;
+        }
+        double ref = info->reduce == CANON_RED_SUM ? s : info->reduce == CANON_RED_MIN ? mn : mx;
+        double tol = info->reduce == CANON_RED_SUM ? sum_bound(n, sa) : 0.0;
+        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
+            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
+                     (unsigned long long)n, rj, ri, ref, tol);
+        break;
+    }
+    case CANON_FAM_LOSS: {
+        double scale, ref = ref_loss(op, g_in[0], g_in[1], n, &scale);
+        double tol = sum_bound(n, scale) + 4.0 * FLT_EPSILON * scale;
+        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
+            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
+                     (unsigned long long)n, rj, ri, ref, tol);
+        break;
+    }
+    case CANON_FAM_SOFTMAX: {
+        double mx = -INFINITY, s = 0;
+        for (uint64_t i = 0; i < n; i++)
+            mx = g_in[0][i] > mx ? g_in[0][i] : mx;
+        for (uint64_t i = 0; i < n; i++)
+            s += exp(g_in[0][i] - mx);
+        for (uint64_t i = 0; i < n; i++) {
+            double ref = exp(g_in[0][i] - mx) / s;
+            double tol = (sum_bound(n, 1.0) + 4.0 * FLT_EPSILON) * ref + 1e-30;
+            if (!(fabs(g_out_jit[i] - ref) <= tol) || !(fabs(g_out_int[i] - ref) <= tol))
+                fail_msg("softmax n=%llu [%llu]: jit %.9g interp %.9g reference %.9g",
+                         (unsigned long long)n, (unsigned long long)i, g_out_jit[i],
+                         g_out_int[i], ref);
+        }
+        break;
+    }
+    default:
+        fail_msg("%s is not a RANGE op", name);
+    }
+}
+
+static void test_range_ops(void **state) {
+    (void)state;
+    static const uint64_t lengths[] = {0, 1, 15, 16, 17, 255, 256, 257, 1000, 1000000};
+    for (int op = 0; op < CANON_OP_COUNT; op++) {
+        const canon_op_info *info = canon_op_get((canon_op)op);
+        if (info->family == CANON_FAM_CONTRACT || info->family == CANON_FAM_STRIDED)
+            continue;
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
+            if (lengths[l] >= info->min_n)
+                check_range_op((canon_op)op, lengths[l]);
+    }
+}
+
+/* Maps on NaN, +-Inf, +-0, subnormals and huge values: jit and interpreter bit-equal. */
+static void test_map_specials(void **state) {
+    (void)state;
+    static const float sp[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-45f, -1e-40f,
+                               1.17549435e-38f, 3e38f, -3e38f, 88.7f, 88.8f, -104.0f, -110.0f,
+                               0.625f, -0.625f, 0.6249f, 1e-7f, 0.99999988f, 1.0f, -1.0f};
+    const uint64_t n = 3 * 64;
+    for (int op = 0; op < CANON_OP_COUNT; op++) {
+        const canon_op_info *info = canon_op_get((canon_op)op);
+        if (info->family != CANON_FAM_MAP)
+            continue;
+        canon_args a;
+        memset(&a, 0, sizeof a);
+        op_params((canon_op)op, a.param);
+        a.n = n;
+        a.slot[0] = g_in[0];
+        a.slot[1] = g_in[1];
+        for (uint64_t i = 0; i < n; i++) {
+            g_in[0][i] = sp[i % (sizeof sp / sizeof sp[0])];
+            g_in[1][i] = sp[(i / 7) % (sizeof sp / sizeof sp[0])];
+        }
+        a.slot[info->n_in] = g_out_jit;
+        run_jit(form((canon_op)op), &a, NULL);
+        a.slot[info->n_in] = g_out_int;
+        run_interp(form((canon_op)op), &a, NULL);
+        for (uint64_t i = 0; i < n; i++)
+            if (!same(g_out_jit[i], g_out_int[i]))
+                fail_msg("%s (%.9g, %.9g): jit %.9g != interp %.9g", info->name, g_in[0][i],
+                         g_in[1][i], g_out_jit[i], g_out_int[i]);
+    }
+}
+
+/* ---- contractions --------------------------------------------------------------------- */
+
+/* C = A·B for an (m, n, k) shape, A and B transposed in storage on request. */
+static void check_contract(canon_op op, uint64_t m, uint64_t n, uint64_t k, int ta, int tb) {
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.contract = (canon_contract_shape){m, n, k, ta ? 1 : (int64_t)k, ta ? (int64_t)m : 1,
+                                        tb ? 1 : (int64_t)n, tb ? (int64_t)k : 1};
+    float *A = g_in[0], *B = g_in[1];
+    for (uint64_t i = 0; i < m * k; i++)
+        A[i] = (float)uniform(-1, 1);
+    for (uint64_t i = 0; i < k * n; i++)
+        B[i] = (float)uniform(-1, 1);
+    a.slot[0] = A;
+    a.slot[1] = B;
+    a.slot[2] = g_out_jit;
+    for (uint64_t i = 0; i < m * n; i++)
+        g_out_jit[i] = NAN; /* every element must be written, also for k = 0 */
+    run_jit(form(op), &a, NULL);
+    a.slot[2] = g_out_int;
+    run_interp(form(op), &a, NULL);
+    double tol = 1e-5 * (double)(k ? k : 1) + 1e-30; /* max|a| = max|b| <= 1 */
+    for (uint64_t i = 0; i < m; i++)
+        for (uint64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (uint64_t p = 0; p < k; p++)
+                s += (double)A[i * a.contract.a_rs + p * a.contract.a_cs] *
+                     B[p * a.contract.b_rs + j * a.contract.b_cs];
+            float got = g_out_jit[i * n + j], gi = g_out_int[i * n + j];
+            if (!(fabs(got - s) <= tol) || !(fabs(gi - s) <= tol))
+                fail_msg("%s %llux%llux%llu ta=%d tb=%d C[%llu,%llu]: jit %.9g interp %.9g ref %.9g",
+                         canon_op_get(op)->name, (unsigned long long)m, (unsigned long long)n,
+                         (unsigned long long)k, ta, tb, (unsigned long long)i,
+                         (unsigned long long)j, got, gi, s);
+        }
+}
+
+static void test_contract(void **state) {
+    (void)state;
+    static const uint64_t shapes[][3] = {{0, 5, 3}, {3, 0, 4}, {4, 5, 0}, {1, 1, 1},
+                                         {17, 33, 9}, {5, 64, 7}, {64, 64, 64}, {256, 256, 256}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            if (t == 0 || shapes[s][0] * shapes[s][1] * shapes[s][2] <= 64 * 64 * 64)
+                check_contract(CANON_OP_gemm_f32, shapes[s][0], shapes[s][1], shapes[s][2],
+                               t & 1, t >> 1);
+    check_contract(CANON_OP_matvec_f32, 37, 1, 100, 0, 0);
+    check_contract(CANON_OP_matvec_f32, 300, 1, 500, 0, 0);
+    check_contract(CANON_OP_matvec_f32, 1, 1, 1, 0, 0);
+}
+
+/* ---- strided copies ------------------------------------------------------------------ */
+
+static void check_strided(uint32_t ndim, const uint64_t *shape, const int64_t *stride,
+                          int64_t offset) {
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.strided.ndim = ndim;
+    uint64_t count = 1;
+    for (uint32_t d = 0; d < ndim; d++) {
+        a.strided.shape[d] = shape[d];
+        a.strided.stride[d] = stride[d];
+        count *= shape[d];
+    }
+    for (uint64_t i = 0; i < 200000; i++)
+        g_in[0][i] = (float)i;
+    a.slot[0] = g_in[0] + offset;
+    a.slot[1] = g_out_jit;
+    run_jit(form(CANON_OP_tensor_contiguous), &a, NULL);
+    uint64_t idx[CANON_MAX_DIMS] = {0};
+    for (uint64_t f = 0; f < count; f++) {
+        int64_t off = offset;
+        for (uint32_t d = 0; d < ndim; d++)
+            off += (int64_t)idx[d] * stride[d];
+        if (!same(g_out_jit[f], g_in[0][off]))
+            fail_msg("strided ndim=%u flat %llu: %.9g, expected %.9g", ndim,
+                     (unsigned long long)f, g_out_jit[f], g_in[0][off]);
+        for (int d = (int)ndim - 1; d >= 0; d--) {
+            if (++idx[d] < shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void test_strided(void **state) {
+    (void)state;
+    check_strided(0, NULL, NULL, 7);
+    check_strided(2, (uint64_t[]){3, 4}, (int64_t[]){1, 3}, 0);                /* transpose */
+    check_strided(3, (uint64_t[]){6, 4, 5}, (int64_t[]){1, 30, 6}, 0);         /* permuted */
+    check_strided(1, (uint64_t[]){10}, (int64_t[]){-2}, 50);                   /* reversed */
+    check_strided(2, (uint64_t[]){0, 9}, (int64_t[]){9, 1}, 0);                /* empty */
+    check_strided(2, (uint64_t[]){100, 200}, (int64_t[]){1, 100}, 0);          /* generic */
+    check_strided(4, (uint64_t[]){3, 5, 7, 11}, (int64_t[]){385, 1, 5, 35}, 0);/* generic */
+}
+
+/* ---- the kernel cache ------------------------------------------------------------------ */
+
+static uint64_t produced(const hg_cache_stats *s) { return s->compiles + s->disk_loads; }
+
+static void add_at(const canon_program *p, uint64_t n) {
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.n = n;
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_in[1];
+    a.slot[2] = g_out_jit;
+    run_jit(p, &a, NULL);
+}
+
+static void test_cache_hit_and_shared_form(void **state) {
+    (void)state;
+    jit_cache_reset();
+    hg_cache_stats s0, s1;
+    add_at(form(CANON_OP_vector_add_f32), 16);
+    jit_cache_stats(&s0);
+    add_at(form(CANON_OP_vector_add_f32), 16);
+    jit_cache_stats(&s1);
+    assert_int_equal(s1.hits, s0.hits + 1);
+    assert_int_equal(produced(&s1), produced(&s0));
+
+    /* ADD(X0, NEG(X1)) built by hand: the normal form of vector_sub, so one kernel. */
+    canon_program *h = canon_program_new(3, 0);
+    assert_non_null(h);
+    uint32_t x0 = canon_leaf(h, CANON_LOAD, 0), x1 = canon_leaf(h, CANON_LOAD, 1);
+    uint32_t root = canon_node_add(h, CANON_ADD, x0,
+                                   canon_node_add(h, CANON_NEG, x1, CANON_NONE, CANON_NONE),
+                                   CANON_NONE);
+    assert_int_not_equal(canon_stage_add(h, CANON_DOM_RANGE, root, 2, CANON_RED_NONE), CANON_NONE);
+    canon_program *q = canon_rewrite(h);
+    assert_non_null(q);
+    assert_true(q->hash == form(CANON_OP_vector_sub_f32)->hash);
+    jit_cache_reset();
+    for (uint64_t i = 0; i < 77; i++) {
+        g_in[0][i] = (float)i;
+        g_in[1][i] = 0.5f * (float)i;
+    }
+    add_at(form(CANON_OP_vector_sub_f32), 77);
+    add_at(q, 77);
+    jit_cache_stats(&s1);
+    assert_int_equal(produced(&s1), 1);
+    assert_int_equal(s1.misses, 1);
+    assert_int_equal(s1.hits, 1);
+    for (uint64_t i = 0; i < 77; i++)
+        assert_true(g_out_jit[i] == 0.5f * (float)i);
+    canon_program_free(q);
+    canon_program_free(h);
+}
+
+typedef struct {
+    pthread_barrier_t *bar;
+    float *out;
+    hg_status st;
+} thread_arg;
+
+/* One of the threads that miss one key together: gelu at n = 123. */
+static void *miss_thread(void *v) {
+    thread_arg *t = v;
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.n = 123;
+    a.slot[0] = g_in[0];
+    a.slot[1] = t->out;
+    char err[256];
+    pthread_barrier_wait(t->bar);
+    t->st = jit_run(canon_form(CANON_OP_gelu_f32), &a, -1, NULL, err, sizeof err);
+    return NULL;
+}
+
+static void test_concurrent_miss(void **state) {
+    (void)state;
+    enum { T = 8 };
+    jit_cache_reset();
+    for (int i = 0; i < 123; i++)
+        g_in[0][i] = (float)uniform(-3, 3);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, T);
+    pthread_t th[T];
+    thread_arg ta[T];
+    for (int i = 0; i < T; i++) {
+        ta[i] = (thread_arg){&bar, g_out_jit + 1024 * i, HG_ERR_INTERNAL};
+        assert_int_equal(pthread_create(&th[i], NULL, miss_thread, &ta[i]), 0);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    hg_cache_stats s;
+    jit_cache_stats(&s);
+    assert_int_equal(produced(&s), 1);
+    assert_int_equal(s.hits + s.misses, T);
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.n = 123;
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_out_int;
+    run_interp(form(CANON_OP_gelu_f32), &a, NULL);
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(ta[i].st, HG_OK);
+        for (int j = 0; j < 123; j++)
+            assert_true(same(g_out_jit[1024 * i + j], g_out_int[j]));
+    }
+}
+
+static void test_forced_failure(void **state) {
+    (void)state;
+    jit_cache_reset();
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.n = 201;
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_out_jit;
+    for (int i = 0; i < 201; i++)
+        g_out_jit[i] = 42.0f;
+    char err[512] = "";
+    setenv("HOLOGRAM_JIT_FAIL", "1", 1);
+    hg_status st = jit_run(form(CANON_OP_vector_abs_f32), &a, -1, NULL, err, sizeof err);
+    unsetenv("HOLOGRAM_JIT_FAIL");
+    assert_int_equal(st, HG_ERR_COMPILE);
+    assert_non_null(strstr(err, "invalid IR"));
+    for (int i = 0; i < 201; i++)
+        assert_true(g_out_jit[i] == 42.0f);
+    hg_cache_stats s;
+    jit_cache_stats(&s);
+    assert_int_equal(s.entries, 0);
+    assert_int_equal(jit_run(form(CANON_OP_vector_abs_f32), &a, -1, NULL, err, sizeof err), HG_OK);
+    for (int i = 0; i < 201; i++)
+        assert_true(g_out_jit[i] == fabsf(g_in[0][i]));
+}
+
+/* ---- child processes --------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned long long compiles, disk_loads, evictions, entries, capacity;
+    double disk_seconds;
+    char figures[512];
+} child_report;
+
+/* Runs this binary with `mode` and the environment changes `env` ("NAME=value", NULL
+ * ends); parses its one-line report.  Fails the test when the child fails. */
+static void run_child(const char *mode, const char *const *env, child_report *r) {
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        for (; env && *env; env++) {
+            char buf[4096];
+            snprintf(buf, sizeof buf, "%s", *env);
+            char *eq = strchr(buf, '=');
+            *eq = '\0';
+            setenv(buf, eq + 1, 1);
+        }
+        execl("/proc/self/exe", "test_jit", mode, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[2048] = "";
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof out - 1 && (got = read(fd[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)got;
+    out[len] = '\0';
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child %s failed (status %d): %s", mode, status, out);
+    memset(r, 0, sizeof *r);
+    if (sscanf(out, "compiles=%llu disk_loads=%llu evictions=%llu entries=%llu capacity=%llu "
+                    "disk_seconds=%lf",
+               &r->compiles, &r->disk_loads, &r->evictions, &r->entries, &r->capacity,
+               &r->disk_seconds) != 6)
+        fail_msg("child %s: unreadable report: %s", mode, out);
+    const char *fig = strstr(out, "figures:");
+    if (fig)
+        snprintf(r->figures, sizeof r->figures, "%s", fig);
+}
+
+static char g_disk_dir[1024];
+
+/* Corrupts every kernel file of the private cache directory, each in another way. */
+static int corrupt_files(void) {
+    DIR *d = opendir(g_disk_dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int k = 0;
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".hgo"))
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", g_disk_dir, de->d_name);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        if (k % 3 == 0) {
+            assert_int_equal(ftruncate(fd, sb.st_size / 2), 0); /* truncated */
+        } else {
+            unsigned char c;
+            off_t at = k % 3 == 1 ? sb.st_size - 9 : 3; /* payload byte / the magic */
+            assert_int_equal(pread(fd, &c, 1, at), 1);
+            c ^= 0x5a;
+            assert_int_equal(pwrite(fd, &c, 1, at), 1);
+        }
+        close(fd);
+        k++;
+    }
+    closedir(d);
+    return k;
+}
+
+static void test_disk_cache(void **state) {
+    (void)state;
+    const char *base = getenv("HOLOGRAM_CACHE_DIR");
+    snprintf(g_disk_dir, sizeof g_disk_dir, "%s/jit-test-%ld", base && *base ? base : "/tmp",
+             (long)getpid());
+    char env_dir[1200];
+    snprintf(env_dir, sizeof env_dir, "HOLOGRAM_CACHE_DIR=%s", g_disk_dir);
+    const char *env[] = {env_dir, NULL};
+    child_report r;
+    run_child("disk", env, &r); /* fresh directory: everything compiled and written */
+    assert_int_equal(r.compiles, 4);
+    assert_int_equal(r.disk_loads, 0);
+    run_child("disk", env, &r); /* second process: zero compiles */
+    assert_int_equal(r.compiles, 0);
+    assert_int_equal(r.disk_loads, 4);
+    print_message("disk cache: %.3f ms per kernel load\n", 1e3 * r.disk_seconds / 4);
+    assert_int_equal(corrupt_files(), 4);
+    run_child("disk", env, &r); /* every corrupted file detected and recompiled */
+    assert_int_equal(r.compiles, 4);
+    assert_int_equal(r.disk_loads, 0);
+    run_child("disk", env, &r);
+    assert_int_equal(r.compiles, 0);
+    assert_int_equal(r.disk_loads, 4);
+    const char *off[] = {"HOLOGRAM_CACHE_DIR=off", NULL};
+    run_child("disk", off, &r);
+    assert_int_equal(r.compiles, 4);
+    DIR *d = opendir(g_disk_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", g_disk_dir, de->d_name);
+        if (de->d_name[0] != '.')
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(g_disk_dir);
+}
+
+static void test_eviction(void **state) {
+    (void)state;
+    const char *env[] = {"HOLOGRAM_CACHE_ENTRIES=3", "HOLOGRAM_CACHE_DIR=off", NULL};
+    child_report r;
+    run_child("evict", env, &r);
+    assert_int_equal(r.capacity, 3);
+    assert_true(r.entries <= 3);
+    assert_true(r.evictions >= 7);
+}
+
+static void test_figures(void **state) {
+    (void)state;
+    const char *env[] = {"HOLOGRAM_CACHE_DIR=off", NULL};
+    child_report r;
+    run_child("measure", env, &r);
+    print_message("%s\n", r.figures);
+}
+
+/* ---- child modes ------------------------------------------------------------------------- */
+
+static int report(const char *figures) {
+    hg_cache_stats s;
+    jit_cache_stats(&s);
+    printf("compiles=%llu disk_loads=%llu evictions=%llu entries=%llu capacity=%llu "
+           "disk_seconds=%.9f %s\n",
+           (unsigned long long)s.compiles, (unsigned long long)s.disk_loads,
+           (unsigned long long)s.evictions, (unsigned long long)s.entries,
+           (unsigned long long)s.capacity, s.disk_load_seconds, figures ? figures : "");
+    return 0;
+}
+
+/* Four kernels (exact map, generic map, reduction, contraction), checked. */
+static int child_disk(void) {
+    check_range_op(CANON_OP_vector_add_f32, 16);
+    check_range_op(CANON_OP_sigmoid_f32, 1000);
+    check_range_op(CANON_OP_reduce_sum_f32, 100);
+    check_contract(CANON_OP_gemm_f32, 8, 8, 8, 0, 0);
+    return report(NULL);
+}
+
+/* Ten lengths, twice, under a capacity of 3. */
+static int child_evict(void) {
+    for (int round = 0; round < 2; round++)
+        for (uint64_t n = 1; n <= 10; n++)
+            check_range_op(CANON_OP_vector_mul_f32, n);
+    return report(NULL);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Best of `reps` runs of p on a, through the JIT or the interpreter (seconds). */
+static double best_time(const canon_program *p, const canon_args *a, int jit, int reps) {
+    double best = 1e9;
+    for (int r = 0; r < reps; r++) {
+        float res;
+        double t0 = now();
+        if (jit)
+            run_jit(p, a, &res);
+        else
+            run_interp(p, a, &res);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static int child_measure(void) {
+    /* cold compiles: every RANGE op at n = 100 and n = 5000, one gemm per shape */
+    double t[2 * CANON_OP_COUNT + 4];
+    int nt = 0;
+    for (int op = 0; op < CANON_OP_COUNT; op++) {
+        const canon_op_info *info = canon_op_get((canon_op)op);
+        if (info->family == CANON_FAM_CONTRACT || info->family == CANON_FAM_STRIDED)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            double t0 = now();
+            check_range_op((canon_op)op, k ? 5000 : 100);
+            t[nt++] = now() - t0;
+        }
+    }
+    qsort(t, (size_t)nt, sizeof t[0], cmp_double);
+    double median_cold = t[nt / 2];
+
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_in[1];
+    a.slot[2] = g_out_jit;
+    a.n = 16;
+    const canon_program *add = form(CANON_OP_vector_add_f32), *sig = form(CANON_OP_sigmoid_f32);
+    run_jit(add, &a, NULL);
+    const int calls = 200000;
+    double t0 = now();
+    for (int i = 0; i < calls; i++)
+        run_jit(add, &a, NULL);
+    double warm = (now() - t0) / calls;
+
+    a.n = 1000000;
+    double add_j = best_time(add, &a, 1, 30), add_i = best_time(add, &a, 0, 30);
+    a.slot[1] = g_out_jit;
+    double sig_j = best_time(sig, &a, 1, 30), sig_i = best_time(sig, &a, 0, 30);
+    a.contract = (canon_contract_shape){256, 256, 256, 256, 1, 256, 1};
+    a.slot[1] = g_in[1];
+    double gemm_j = best_time(form(CANON_OP_gemm_f32), &a, 1, 10);
+    double gemm_i = best_time(form(CANON_OP_gemm_f32), &a, 0, 10);
+    char fig[512];
+    snprintf(fig, sizeof fig,
+             "figures: median cold call (compile incl.) %.2f ms over %d kernels; warm call n=16 "
+             "%.0f ns; 1M add jit %.3f ms interp %.3f ms; 1M sigmoid jit %.3f ms interp %.3f "
+             "ms; gemm 256^3 jit %.2f ms (%.1f GFLOP/s) interp %.2f ms",
+             1e3 * median_cold, nt, 1e9 * warm, 1e3 * add_j, 1e3 * add_i, 1e3 * sig_j,
+             1e3 * sig_i, 1e3 * gemm_j, 2.0 * 256 * 256 * 256 / gemm_j * 1e-9, 1e3 * gemm_i);
+    return report(fig);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    for (int i = 0; i < 2; i++)
+        g_in[i] = calloc(BIG, sizeof(float));
+    g_out_jit = calloc(BIG, sizeof(float));
+    g_out_int = calloc(BIG, sizeof(float));
+    if (!g_in[0] || !g_in[1] || !g_out_jit || !g_out_int)
+        return 1;
+    if (argc > 1) {
+        /* child modes: assertion failures end the process with a nonzero status */
+        if (!strcmp(argv[1], "disk"))
+            return child_disk();
+        if (!strcmp(argv[1], "evict"))
+            return child_evict();
+        if (!strcmp(argv[1], "measure"))
+            return child_measure();
+        return 2;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_range_ops),       cmocka_unit_test(test_map_specials),
+        cmocka_unit_test(test_contract),        cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_cache_hit_and_shared_form),
+        cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
+        cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_figures),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(g_in[0]);
+    free(g_in[1]);
+    free(g_out_jit);
+    free(g_out_int);
+    return rc;
+}

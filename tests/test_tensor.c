@@ -1,0 +1,637 @@
+/*
+ * tests/test_tensor.c — the 13 hg_tensor_* functions through the public API.
+ *
+ * Values are checked against independent references: a double-precision loop over the
+ * view's indices (offset + sum idx_d * stride_d) for copies, and a double triple loop for
+ * matmul (tolerance 1e-5 * k * max|a| * max|b|, the API's gemm bound).  Computing tests
+ * run under every backend the build has ("interp", and "jit" when compiled in).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <hologram/hologram.h>
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        hg_status st_ = (call);                                                                    \
+        if (st_ != HG_OK)                                                                          \
+            fail_msg("%s -> %s: %s", #call, hg_status_string(st_), hg_last_error());               \
+    } while (0)
+
+/* Expects `call` to fail with `status` and a message containing `part`. */
+#define FAILS(call, status, part)                                                                  \
+    do {                                                                                           \
+        hg_status st_ = (call);                                                                    \
+        if (st_ != (status))                                                                       \
+            fail_msg("%s -> %s (%s), want %s", #call, hg_status_string(st_), hg_last_error(),      \
+                     hg_status_string(status));                                                    \
+        if (strstr(hg_last_error(), (part)) == NULL)                                               \
+            fail_msg("%s: message \"%s\" lacks \"%s\"", #call, hg_last_error(), (part));           \
+    } while (0)
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+static uint64_t rng(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in [-1, 1). */
+static float rnd(void) { return (float)((double)(rng() >> 11) / 9007199254740992.0 * 2 - 1); }
+
+/* A buffer of n floats holding `values` (or 0, 1, 2, ... when NULL). */
+static uint64_t make_buffer(uint64_t exec, uint64_t n, const float *values) {
+    uint64_t b;
+    OK(hg_executor_allocate_buffer(exec, n, &b));
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = values ? values[i] : (float)i;
+    OK(hg_buffer_write(exec, b, v, n));
+    free(v);
+    return b;
+}
+
+static void expect_json(hg_status (*get)(uint64_t, char **), uint64_t t, const char *want) {
+    char *s = NULL;
+    OK(get(t, &s));
+    if (strcmp(s, want) != 0)
+        fail_msg("got %s, want %s", s, want);
+    hg_free_string(s);
+}
+
+static uint32_t u32_of(hg_status (*get)(uint64_t, uint32_t *), uint64_t t) {
+    uint32_t v = 0;
+    OK(get(t, &v));
+    return v;
+}
+
+static int contiguous(uint64_t t) {
+    uint8_t f = 2;
+    OK(hg_tensor_is_contiguous(t, &f));
+    return f;
+}
+
+static uint64_t buffer_of(uint64_t t) {
+    uint64_t b = 0;
+    OK(hg_tensor_buffer(t, &b));
+    return b;
+}
+
+/* The backends this build has. */
+static const char *const backends[] = {"interp", "jit"};
+static int use_backend(int i) { return hg_set_backend(backends[i]) == HG_OK; }
+
+/* ---- reference views --------------------------------------------------------------------- */
+typedef struct {
+    uint32_t ndim;
+    uint64_t shape[8], stride[8], offset;
+} view;
+
+/* The view's elements in row-major order, read from `data` in double. */
+static void view_gather(const view *v, const float *data, double *out) {
+    uint64_t idx[8] = {0}, numel = 1;
+    for (uint32_t d = 0; d < v->ndim; d++)
+        numel *= v->shape[d];
+    for (uint64_t f = 0; f < numel; f++) {
+        uint64_t pos = v->offset;
+        for (uint32_t d = 0; d < v->ndim; d++)
+            pos += idx[d] * v->stride[d];
+        out[f] = data[pos];
+        for (uint32_t d = v->ndim; d-- > 0;) {
+            if (++idx[d] < v->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void dims_json(char *buf, size_t cap, const uint64_t *d, uint32_t n) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < n; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", i ? "," : "", (unsigned long long)d[i]);
+    snprintf(buf + o, cap - o, "]");
+}
+
+/* Checks that tensor t (over a buffer) holds exactly `want[0..numel)` in row-major order
+ * when made contiguous, and that the copy is a new contiguous buffer of numel elements. */
+static void expect_contiguous_values(uint64_t exec, uint64_t t, const double *want,
+                                     uint64_t numel) {
+    uint64_t c;
+    OK(hg_tensor_contiguous(exec, t, &c));
+    uint64_t cb = buffer_of(c);
+    assert_true(cb != buffer_of(t));
+    assert_int_equal(contiguous(c), 1);
+    assert_int_equal(u32_of(hg_tensor_numel, c), numel);
+    assert_int_equal(u32_of(hg_tensor_offset, c), 0);
+    uint32_t len = 0;
+    OK(hg_buffer_length(cb, &len));
+    assert_int_equal(len, numel);
+    float *got = malloc((numel ? numel : 1) * sizeof *got);
+    assert_non_null(got);
+    OK(hg_buffer_read(exec, cb, got, numel));
+    for (uint64_t i = 0; i < numel; i++)
+        if ((double)got[i] != want[i])
+            fail_msg("element %llu: %g, want %g", (unsigned long long)i, (double)got[i], want[i]);
+    free(got);
+    OK(hg_tensor_cleanup(c));
+    OK(hg_buffer_cleanup(cb));
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+static void test_from_buffer(void **state) {
+    (void)state;
+    uint64_t e, t, t2;
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 6, NULL);
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    assert_int_equal(u32_of(hg_tensor_ndim, t), 2);
+    assert_int_equal(u32_of(hg_tensor_numel, t), 6);
+    assert_int_equal(u32_of(hg_tensor_offset, t), 0);
+    expect_json(hg_tensor_shape, t, "[2, 3]");
+    expect_json(hg_tensor_strides, t, "[3, 1]");
+    assert_int_equal(contiguous(t), 1);
+    assert_int_equal(buffer_of(t), b);
+    OK(hg_tensor_from_buffer(b, " [2,1,2] ", &t2)); /* fewer elements than the buffer */
+    expect_json(hg_tensor_strides, t2, "[2, 2, 1]");
+    assert_int_equal(u32_of(hg_tensor_numel, t2), 4);
+    OK(hg_tensor_cleanup(t2));
+    OK(hg_tensor_from_buffer(b, "[0, 3]", &t2)); /* zero-size dimension */
+    assert_int_equal(u32_of(hg_tensor_numel, t2), 0);
+    assert_int_equal(contiguous(t2), 1);
+    OK(hg_tensor_cleanup(t2));
+
+    uint64_t out = 12345;
+    FAILS(hg_tensor_from_buffer(b, "[7]", &out), HG_ERR_OUT_OF_BOUNDS, "has 7 elements");
+    FAILS(hg_tensor_from_buffer(b, "[7]", &out), HG_ERR_OUT_OF_BOUNDS, "holds 6");
+    FAILS(hg_tensor_from_buffer(b, "[]", &out), HG_ERR_SHAPE, "at least 1");
+    FAILS(hg_tensor_from_buffer(b, "[1,1,1,1,1,1,1,1,1]", &out), HG_ERR_SHAPE,
+          "shape has 9 dimensions, at most 8");
+    FAILS(hg_tensor_from_buffer(b, "[65536, 65536]", &out), HG_ERR_SHAPE,
+          "4294967296 elements, at most 4294967295");
+    FAILS(hg_tensor_from_buffer(b, "[4294967296, 4294967296, 4294967296]", &out), HG_ERR_SHAPE,
+          "more than 2^64");
+    FAILS(hg_tensor_from_buffer(b, "[0, 4294967296, 4294967296]", &out), HG_ERR_SHAPE,
+          "more than 2^64");
+    FAILS(hg_tensor_from_buffer(b, "[2, 3", &out), HG_ERR_JSON, "at byte 5");
+    FAILS(hg_tensor_from_buffer(b, "[2, -3]", &out), HG_ERR_JSON, "found '-3'");
+    FAILS(hg_tensor_from_buffer(b, "[2.5]", &out), HG_ERR_JSON, "found '2.5'");
+    FAILS(hg_tensor_from_buffer(b, "{\"shape\": [2]}", &out), HG_ERR_JSON, "expected '['");
+    FAILS(hg_tensor_from_buffer(b, NULL, &out), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_from_buffer(b, "[2]", NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_from_buffer(t, "[2]", &out), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_from_buffer(0, "[2]", &out), HG_ERR_INVALID_HANDLE, "");
+    assert_int_equal(out, 12345);
+
+    OK(hg_tensor_cleanup(t));
+    OK(hg_buffer_cleanup(b));
+    FAILS(hg_tensor_from_buffer(b, "[2]", &out), HG_ERR_INVALID_HANDLE, "");
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_with_strides(void **state) {
+    (void)state;
+    uint64_t e, t, out = 777;
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 6, NULL);
+
+    /* transposed view of a [2, 3] matrix */
+    OK(hg_tensor_from_buffer_with_strides(b, "[3, 2]", "[1, 3]", &t));
+    expect_json(hg_tensor_shape, t, "[3, 2]");
+    expect_json(hg_tensor_strides, t, "[1, 3]");
+    assert_int_equal(contiguous(t), 0);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, t, (const double[]){0, 3, 1, 4, 2, 5}, 6);
+    OK(hg_tensor_cleanup(t));
+    /* stepped: every second element */
+    OK(hg_tensor_from_buffer_with_strides(b, "[3]", "[2]", &t));
+    assert_int_equal(contiguous(t), 0);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, t, (const double[]){0, 2, 4}, 3);
+    OK(hg_tensor_cleanup(t));
+    /* zero strides: broadcast rows, more elements than the buffer holds */
+    OK(hg_tensor_from_buffer_with_strides(b, "[4, 3]", "[0, 1]", &t));
+    assert_int_equal(u32_of(hg_tensor_numel, t), 12);
+    assert_int_equal(contiguous(t), 0);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, t, (const double[]){0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2},
+                                     12);
+    OK(hg_tensor_cleanup(t));
+    /* size-1 dimensions with any stride are still contiguous */
+    OK(hg_tensor_from_buffer_with_strides(b, "[1, 3, 1]", "[99, 1, 42]", &t));
+    assert_int_equal(contiguous(t), 1);
+    OK(hg_tensor_cleanup(t));
+    /* a zero dimension: nothing is reachable, any strides */
+    OK(hg_tensor_from_buffer_with_strides(b, "[0, 5]", "[1000, 1000]", &t));
+    assert_int_equal(u32_of(hg_tensor_numel, t), 0);
+    assert_int_equal(contiguous(t), 1);
+    OK(hg_tensor_cleanup(t));
+    /* the last element exactly */
+    OK(hg_tensor_from_buffer_with_strides(b, "[2, 2]", "[3, 2]", &t));
+    OK(hg_tensor_cleanup(t));
+
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[3]", "[3]", &out), HG_ERR_OUT_OF_BOUNDS,
+          "reaches element 6");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2, 2]", "[3, 3]", &out), HG_ERR_OUT_OF_BOUNDS,
+          "holds 6");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2, 2]", "[9007199254740991, 1]", &out),
+          HG_ERR_OUT_OF_BOUNDS, "reaches element");
+    FAILS(hg_tensor_from_buffer_with_strides(
+              b, "[3, 3, 3]", "[9007199254740991, 9007199254740991, 9007199254740991]", &out),
+          HG_ERR_OUT_OF_BOUNDS, "");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2, 3]", "[3]", &out), HG_ERR_SHAPE,
+          "shape [2, 3] has 2 dimensions, strides [3] has 1");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2]", "[1.5]", &out), HG_ERR_JSON,
+          "JSON error in strides at byte 1");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2]", "[-1]", &out), HG_ERR_JSON, "'-1'");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[2]", NULL, &out), HG_ERR_INVALID_ARGUMENT, "");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[]", "[]", &out), HG_ERR_SHAPE, "");
+    FAILS(hg_tensor_from_buffer_with_strides(b, "[65536, 65536]", "[0, 0]", &out), HG_ERR_SHAPE,
+          "at most 4294967295");
+    assert_int_equal(out, 777);
+    OK(hg_buffer_cleanup(b));
+    OK(hg_executor_cleanup(e));
+}
+
+/* Random strided views of ndim 1..4 (with an offset from a select) copied by
+ * tensor_contiguous, against the reference gather. */
+static void test_contiguous_random_views(void **state) {
+    (void)state;
+    uint64_t e;
+    OK(hg_new_executor(&e));
+    const uint64_t len = 5000;
+    float *data = malloc(len * sizeof *data);
+    double *want = malloc(len * 8 * sizeof *want);
+    assert_non_null(data);
+    assert_non_null(want);
+    for (uint64_t i = 0; i < len; i++)
+        data[i] = rnd();
+    uint64_t b = make_buffer(e, len, data);
+    int runs = 0;
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        runs++;
+        for (uint32_t ndim = 1; ndim <= 4; ndim++) {
+            for (int iter = 0; iter < 25; iter++) {
+                /* a (ndim+1)-D view; select dim 0 at index 1 gives an offset */
+                view v = {ndim + 1, {0}, {0}, 0};
+                uint64_t reach = 0;
+                v.shape[0] = 2;
+                for (uint32_t d = 1; d <= ndim; d++) {
+                    v.shape[d] = 1 + rng() % (ndim <= 2 ? 17 : 6);
+                    v.stride[d] = rng() % 5 == 0 ? 0 : 1 + rng() % 9;
+                    reach += (v.shape[d] - 1) * v.stride[d];
+                }
+                v.stride[0] = reach + 1 + rng() % 7;
+                if (v.stride[0] + reach >= len)
+                    continue;
+                char shape[128], strides[128];
+                dims_json(shape, sizeof shape, v.shape, v.ndim);
+                dims_json(strides, sizeof strides, v.stride, v.ndim);
+                uint64_t t, s;
+                OK(hg_tensor_from_buffer_with_strides(b, shape, strides, &t));
+                OK(hg_tensor_select(t, 0, 1, &s));
+                assert_int_equal(u32_of(hg_tensor_offset, s), v.stride[0]);
+                assert_int_equal(u32_of(hg_tensor_ndim, s), ndim);
+                view sv = {ndim, {0}, {0}, v.stride[0]};
+                memcpy(sv.shape, v.shape + 1, ndim * sizeof *sv.shape);
+                memcpy(sv.stride, v.stride + 1, ndim * sizeof *sv.stride);
+                uint64_t numel = 1;
+                for (uint32_t d = 0; d < ndim; d++)
+                    numel *= sv.shape[d];
+                view_gather(&sv, data, want);
+                expect_contiguous_values(e, s, want, numel);
+                OK(hg_tensor_cleanup(s));
+                OK(hg_tensor_cleanup(t));
+            }
+        }
+    }
+    assert_true(runs >= 1);
+    OK(hg_buffer_cleanup(b));
+    free(want);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_select(void **state) {
+    (void)state;
+    uint64_t e, t, r, c, s0, out = 5;
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 6, NULL);
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    OK(hg_tensor_select(t, 0, 1, &r)); /* row 1 */
+    expect_json(hg_tensor_shape, r, "[3]");
+    expect_json(hg_tensor_strides, r, "[1]");
+    assert_int_equal(u32_of(hg_tensor_offset, r), 3);
+    assert_int_equal(contiguous(r), 1);
+    OK(hg_tensor_select(t, 1, 2, &c)); /* column 2 */
+    expect_json(hg_tensor_shape, c, "[2]");
+    expect_json(hg_tensor_strides, c, "[3]");
+    assert_int_equal(u32_of(hg_tensor_offset, c), 2);
+    assert_int_equal(contiguous(c), 0);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk)) {
+            expect_contiguous_values(e, r, (const double[]){3, 4, 5}, 3);
+            expect_contiguous_values(e, c, (const double[]){2, 5}, 2);
+        }
+    OK(hg_tensor_select(c, 0, 1, &s0)); /* down to 0-D: element [1, 2] */
+    expect_json(hg_tensor_shape, s0, "[]");
+    expect_json(hg_tensor_strides, s0, "[]");
+    assert_int_equal(u32_of(hg_tensor_ndim, s0), 0);
+    assert_int_equal(u32_of(hg_tensor_numel, s0), 1);
+    assert_int_equal(u32_of(hg_tensor_offset, s0), 5);
+    assert_int_equal(contiguous(s0), 1);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, s0, (const double[]){5}, 1);
+
+    FAILS(hg_tensor_select(t, 2, 0, &out), HG_ERR_OUT_OF_BOUNDS, "dim 2");
+    FAILS(hg_tensor_select(t, 0, 2, &out), HG_ERR_OUT_OF_BOUNDS,
+          "index 2 is out of range for dimension 0 of size 2");
+    FAILS(hg_tensor_select(t, 1, 3, &out), HG_ERR_OUT_OF_BOUNDS, "index 3");
+    FAILS(hg_tensor_select(s0, 0, 0, &out), HG_ERR_OUT_OF_BOUNDS, "0-D");
+    FAILS(hg_tensor_select(b, 0, 0, &out), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_select(t, 0, 0, NULL), HG_ERR_INVALID_ARGUMENT, "");
+    assert_int_equal(out, 5);
+    /* a view over nothing cannot move its offset past the buffer */
+    uint64_t z, zs;
+    OK(hg_tensor_from_buffer_with_strides(b, "[5, 0]", "[1000, 1]", &z));
+    FAILS(hg_tensor_select(z, 0, 4, &out), HG_ERR_OUT_OF_BOUNDS, "past the end");
+    OK(hg_tensor_from_buffer_with_strides(b, "[5, 0]", "[1, 1]", &zs));
+    OK(hg_tensor_select(zs, 0, 4, &out));
+    assert_int_equal(u32_of(hg_tensor_offset, out), 4);
+    assert_int_equal(u32_of(hg_tensor_numel, out), 0);
+    OK(hg_executor_cleanup(e)); /* frees every tensor above with the buffer */
+    FAILS(hg_tensor_cleanup(s0), HG_ERR_INVALID_HANDLE, "");
+}
+
+static void test_transpose(void **state) {
+    (void)state;
+    uint64_t e, t, tt, ttt, out = 9;
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 24, NULL);
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    OK(hg_tensor_transpose(t, &tt));
+    expect_json(hg_tensor_shape, tt, "[3, 2]");
+    expect_json(hg_tensor_strides, tt, "[1, 3]");
+    assert_int_equal(buffer_of(tt), b);
+    assert_int_equal(contiguous(tt), 0);
+    OK(hg_tensor_transpose(tt, &ttt));
+    assert_int_equal(contiguous(ttt), 1);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, tt, (const double[]){0, 3, 1, 4, 2, 5}, 6);
+    uint64_t t3, t1;
+    OK(hg_tensor_from_buffer(b, "[2, 3, 4]", &t3));
+    OK(hg_tensor_from_buffer(b, "[4]", &t1));
+    FAILS(hg_tensor_transpose(t3, &out), HG_ERR_SHAPE, "3 dimensions");
+    FAILS(hg_tensor_transpose(t1, &out), HG_ERR_SHAPE, "1 dimensions");
+    FAILS(hg_tensor_transpose(t, NULL), HG_ERR_INVALID_ARGUMENT, "");
+    assert_int_equal(out, 9);
+    FAILS(hg_buffer_cleanup(b), HG_ERR_BUSY, "5");
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_reshape(void **state) {
+    (void)state;
+    uint64_t e, e2, t, r, r0, tt, rc, out = 3;
+    OK(hg_new_executor(&e));
+    OK(hg_new_executor(&e2));
+    uint64_t b = make_buffer(e, 6, NULL);
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    /* contiguous: a view over the same buffer */
+    OK(hg_tensor_reshape(e, t, "[3, 1, 2]", &r));
+    assert_int_equal(buffer_of(r), b);
+    expect_json(hg_tensor_shape, r, "[3, 1, 2]");
+    expect_json(hg_tensor_strides, r, "[2, 2, 1]");
+    OK(hg_tensor_select(t, 0, 1, &r0)); /* contiguous with an offset */
+    OK(hg_tensor_reshape(e, r0, "[3, 1]", &out));
+    assert_int_equal(buffer_of(out), b);
+    assert_int_equal(u32_of(hg_tensor_offset, out), 3);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, out, (const double[]){3, 4, 5}, 3);
+    /* not contiguous: a copy into a new buffer of the executor */
+    OK(hg_tensor_transpose(t, &tt));
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        OK(hg_tensor_reshape(e, tt, "[6]", &rc));
+        uint64_t nb = buffer_of(rc);
+        assert_true(nb != b);
+        expect_json(hg_tensor_strides, rc, "[1]");
+        assert_int_equal(contiguous(rc), 1);
+        float got[6];
+        OK(hg_buffer_read(e, nb, got, 6));
+        const float want[6] = {0, 3, 1, 4, 2, 5};
+        assert_memory_equal(got, want, sizeof want);
+        FAILS(hg_buffer_cleanup(nb), HG_ERR_BUSY, "1");
+        OK(hg_tensor_cleanup(rc));
+        OK(hg_buffer_cleanup(nb));
+    }
+    out = 3;
+    FAILS(hg_tensor_reshape(e, t, "[4]", &out), HG_ERR_SHAPE,
+          "cannot reshape [2, 3] (6 elements) to [4] (4 elements)");
+    FAILS(hg_tensor_reshape(e, t, "[2, 3", &out), HG_ERR_JSON, "byte 5");
+    FAILS(hg_tensor_reshape(e2, t, "[6]", &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
+    FAILS(hg_tensor_reshape(e, b, "[6]", &out), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_reshape(t, t, "[6]", &out), HG_ERR_INVALID_HANDLE, "");
+    assert_int_equal(out, 3);
+    OK(hg_executor_cleanup(e2));
+    OK(hg_executor_cleanup(e));
+}
+
+/* C = A . B for views a (m x k) and b (k x n) of `data`, checked against a double loop. */
+static void check_matmul(uint64_t e, uint64_t ta, uint64_t tb, const view *va, const view *vb,
+                         const float *data) {
+    uint64_t m = va->shape[0], k = va->shape[1], n = vb->shape[1];
+    double *a = malloc((m * k + 1) * sizeof *a), *bm = malloc((k * n + 1) * sizeof *bm);
+    float *got = malloc((m * n + 1) * sizeof *got);
+    assert_true(a && bm && got);
+    view_gather(va, data, a);
+    view_gather(vb, data, bm);
+    uint64_t tc;
+    OK(hg_tensor_matmul(e, ta, tb, &tc));
+    char want_shape[64];
+    snprintf(want_shape, sizeof want_shape, "[%llu, %llu]", (unsigned long long)m,
+             (unsigned long long)n);
+    expect_json(hg_tensor_shape, tc, want_shape);
+    assert_int_equal(contiguous(tc), 1);
+    uint64_t cb = buffer_of(tc);
+    assert_true(cb != buffer_of(ta) && cb != buffer_of(tb));
+    OK(hg_buffer_read(e, cb, got, m * n));
+    double amax = 0, bmax = 0;
+    for (uint64_t i = 0; i < m * k; i++)
+        amax = fmax(amax, fabs(a[i]));
+    for (uint64_t i = 0; i < k * n; i++)
+        bmax = fmax(bmax, fabs(bm[i]));
+    double tol = 1e-5 * (double)k * amax * bmax + 1e-30;
+    for (uint64_t i = 0; i < m; i++)
+        for (uint64_t j = 0; j < n; j++) {
+            double ref = 0;
+            for (uint64_t p = 0; p < k; p++)
+                ref += a[i * k + p] * bm[p * n + j];
+            if (fabs((double)got[i * n + j] - ref) > tol)
+                fail_msg("C[%llu,%llu] = %.9g, want %.9g (tol %g)", (unsigned long long)i,
+                         (unsigned long long)j, (double)got[i * n + j], ref, tol);
+        }
+    OK(hg_tensor_cleanup(tc));
+    OK(hg_buffer_cleanup(cb));
+    free(a);
+    free(bm);
+    free(got);
+}
+
+static void test_matmul(void **state) {
+    (void)state;
+    uint64_t e, e2;
+    OK(hg_new_executor(&e));
+    OK(hg_new_executor(&e2));
+    const uint64_t len = 4096;
+    float *data = malloc(len * sizeof *data);
+    assert_non_null(data);
+    for (uint64_t i = 0; i < len; i++)
+        data[i] = rnd();
+    uint64_t b = make_buffer(e, len, data);
+    static const uint64_t sizes[][3] = {{4, 8, 5},    {1, 1, 1}, {3, 17, 2},
+                                        {16, 16, 16}, {7, 1, 9}, {33, 20, 31}};
+    int runs = 0;
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        runs++;
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            uint64_t m = sizes[s][0], k = sizes[s][1], n = sizes[s][2];
+            for (int layout = 0; layout < 4; layout++) {
+                /* A: row-major, or the transpose of a [k x m] view; B: row-major at an
+                 * offset, or stepped (column stride 2, row stride 2n+1). */
+                view va = {2, {m, k}, {k, 1}, 0}, vb = {2, {k, n}, {n, 1}, m * k};
+                if (layout & 1) {
+                    va.stride[0] = 1;
+                    va.stride[1] = m;
+                }
+                if (layout & 2) {
+                    vb.stride[0] = 2 * n + 1;
+                    vb.stride[1] = 2;
+                }
+                uint64_t base_a, ta, base_b, tb;
+                char shape[64], strides[64];
+                if (layout & 1) { /* a [k x m] row-major view, transposed */
+                    snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)k,
+                             (unsigned long long)m);
+                    OK(hg_tensor_from_buffer(b, shape, &base_a));
+                    OK(hg_tensor_transpose(base_a, &ta));
+                } else {
+                    snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)m,
+                             (unsigned long long)k);
+                    OK(hg_tensor_from_buffer(b, shape, &base_a));
+                    OK(hg_tensor_reshape(e, base_a, shape, &ta));
+                }
+                /* B gets its offset through a select of a [2, k, n] view */
+                view vb3 = {3, {2, k, n}, {vb.offset, vb.stride[0], vb.stride[1]}, 0};
+                dims_json(shape, sizeof shape, vb3.shape, 3);
+                dims_json(strides, sizeof strides, vb3.stride, 3);
+                OK(hg_tensor_from_buffer_with_strides(b, shape, strides, &base_b));
+                OK(hg_tensor_select(base_b, 0, 1, &tb));
+                check_matmul(e, ta, tb, &va, &vb, data);
+                OK(hg_tensor_cleanup(tb));
+                OK(hg_tensor_cleanup(base_b));
+                OK(hg_tensor_cleanup(ta));
+                OK(hg_tensor_cleanup(base_a));
+            }
+        }
+    }
+    assert_true(runs >= 1);
+
+    uint64_t a48, a33, a3d, bo, out = 4;
+    OK(hg_tensor_from_buffer(b, "[4, 8]", &a48));
+    OK(hg_tensor_from_buffer(b, "[3, 3]", &a33));
+    OK(hg_tensor_from_buffer(b, "[2, 2, 2]", &a3d));
+    FAILS(hg_tensor_matmul(e, a48, a33, &out), HG_ERR_SHAPE, "[4, 8] x [3, 3]");
+    FAILS(hg_tensor_matmul(e, a3d, a33, &out), HG_ERR_SHAPE, "[2, 2, 2] x [3, 3]");
+    FAILS(hg_tensor_matmul(e2, a33, a33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
+    FAILS(hg_tensor_matmul(e, a33, b, &out), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_matmul(e, a33, a33, NULL), HG_ERR_INVALID_ARGUMENT, "");
+    assert_int_equal(out, 4);
+    /* k = 0: a zero matrix */
+    uint64_t z1, z2, zc;
+    OK(hg_tensor_from_buffer(b, "[2, 0]", &z1));
+    OK(hg_tensor_from_buffer(b, "[0, 3]", &z2));
+    OK(hg_tensor_matmul(e, z1, z2, &zc));
+    float zero[6] = {1, 1, 1, 1, 1, 1};
+    OK(hg_buffer_read(e, buffer_of(zc), zero, 6));
+    for (int i = 0; i < 6; i++)
+        assert_true(zero[i] == 0.0f);
+    /* a tensor of another executor's buffer */
+    bo = make_buffer(e2, 9, NULL);
+    uint64_t o33;
+    OK(hg_tensor_from_buffer(bo, "[3, 3]", &o33));
+    FAILS(hg_tensor_matmul(e, a33, o33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
+    FAILS(hg_tensor_contiguous(e, o33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
+    free(data);
+    OK(hg_executor_cleanup(e2));
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_cleanup_and_busy(void **state) {
+    (void)state;
+    uint64_t e, t1, t2, c, out = 8;
+    uint32_t u = 0;
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 8, NULL);
+    OK(hg_tensor_from_buffer(b, "[8]", &t1));
+    OK(hg_tensor_from_buffer(b, "[2, 4]", &t2));
+    FAILS(hg_buffer_cleanup(b), HG_ERR_BUSY, "2");
+    OK(hg_tensor_cleanup(t1));
+    FAILS(hg_buffer_cleanup(b), HG_ERR_BUSY, "1");
+    FAILS(hg_tensor_cleanup(t1), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_ndim(t1, &u), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_cleanup(b), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_cleanup(0), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_shape(t2, NULL), HG_ERR_INVALID_ARGUMENT, "");
+    FAILS(hg_tensor_numel(e, &u), HG_ERR_INVALID_HANDLE, "");
+    OK(hg_tensor_cleanup(t2));
+    OK(hg_buffer_cleanup(b));
+    FAILS(hg_buffer_cleanup(b), HG_ERR_INVALID_HANDLE, "");
+
+    /* a copy owns a new buffer; executor cleanup frees it with its tensor */
+    b = make_buffer(e, 8, NULL);
+    OK(hg_tensor_from_buffer(b, "[8]", &t1));
+    if (use_backend(0) || use_backend(1)) {
+        OK(hg_tensor_contiguous(e, t1, &c));
+        uint64_t cb = buffer_of(c);
+        OK(hg_executor_cleanup(e));
+        FAILS(hg_tensor_cleanup(c), HG_ERR_INVALID_HANDLE, "");
+        FAILS(hg_buffer_cleanup(cb), HG_ERR_INVALID_HANDLE, "");
+    } else {
+        OK(hg_executor_cleanup(e));
+    }
+    FAILS(hg_tensor_cleanup(t1), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_contiguous(e, t1, &out), HG_ERR_INVALID_HANDLE, "");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_from_buffer),
+        cmocka_unit_test(test_with_strides),
+        cmocka_unit_test(test_contiguous_random_views),
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_reshape),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_cleanup_and_busy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
