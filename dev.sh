@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dev.sh — set up, build and run hologram on Debian 12.
-#   ./dev.sh main   install what is missing, build, run the main job (quick start + comparison)
+#   ./dev.sh main   install what is missing, build, run the main job: the Quick Start in C and
+#                   in Python, a JIT vs interpreter vs NumPy comparison, the quick benchmark
 #   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python)
-#   ./dev.sh bench  install what is missing, build, run the full benchmark
+#   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
 # Environment: BUILD_DIR (default build), HG_WERROR=ON to fail on warnings (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,14 +36,23 @@ build() {
 case "${1:-}" in
     main)
         install_missing; build
+        echo "== Quick Start (C: bench/quickstart.c)"
         "$BUILD_DIR/bench/hg_quickstart"
+        echo; echo "== Quick Start (Python: bench/quickstart.py)"
+        PYTHONPATH="$BUILD_DIR/python" "$PY" bench/quickstart.py
+        echo; echo "== Quick benchmark (bench/run.sh --quick; ./dev.sh bench for the full one)"
+        BUILD_DIR="$BUILD_DIR" bench/run.sh --quick
+        ;;
+    bench)
+        install_missing; build
+        BUILD_DIR="$BUILD_DIR" bench/run.sh
         ;;
     test)
         install_missing; build
         ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2
         ;;
     *)
-        echo "usage: $0 main|test" >&2
+        echo "usage: $0 main|test|bench" >&2
         exit 2
         ;;
 esac

@@ -3,13 +3,14 @@
 # nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 # OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy) and
 # report.py, then prints bench/results/summary.md.
-# Environment: BUILD_DIR (default build; relative paths are from the repository root).
+# Environment: BUILD_DIR (default build; relative paths are from the repository root),
+# RESULTS_DIR (default $BUILD_DIR/bench-results): where the CSVs, summary.md and plots go.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 PY=/usr/bin/python3
-RESULTS="$ROOT/bench/results"
+RESULTS=${RESULTS_DIR:-$BUILD_DIR/bench-results}
 QUICK=()
 if [ "${1:-}" = "--quick" ]; then QUICK=(--quick); fi
 
