@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "canon.h"
+
 static inline uint32_t canon_f2u(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
@@ -59,14 +61,17 @@ static inline float canon_max_f32(float x, float y) {
 #define CANON_EXP_P4 1.6666665459e-1f
 #define CANON_EXP_P5 5.0000001201e-1f
 
-static inline float canon_exp_f32(float x) {
-    x = x > CANON_EXP_HI ? CANON_EXP_HI : x; /* NaN compares false and stays NaN */
-    x = x < CANON_EXP_LO ? CANON_EXP_LO : x;
+/* x = k*ln2 + r with |r| <= ln2/2 (x in [-104, 129]): returns k, r in *r. */
+static inline int32_t canon_exp_split_f32(float x, float *r) {
     float t = x * CANON_LOG2E + CANON_RINT_MAGIC; /* k in the low mantissa bits */
     float kf = t - CANON_RINT_MAGIC;
-    int32_t k = (int32_t)(canon_f2u(t) - canon_f2u(CANON_RINT_MAGIC)); /* exact integer k */
-    float r = fmaf(kf, -CANON_LN2_HI, x);
-    r = fmaf(kf, -CANON_LN2_LO, r);
+    *r = fmaf(kf, -CANON_LN2_HI, x);
+    *r = fmaf(kf, -CANON_LN2_LO, *r);
+    return (int32_t)(canon_f2u(t) - canon_f2u(CANON_RINT_MAGIC)); /* exact integer k */
+}
+
+/* exp(r) - 1 for |r| <= ln2/2: r + r^2 P(r). */
+static inline float canon_expm1_poly_f32(float r) {
     float p = CANON_EXP_P0;
     p = fmaf(p, r, CANON_EXP_P1);
     p = fmaf(p, r, CANON_EXP_P2);
@@ -74,8 +79,15 @@ static inline float canon_exp_f32(float x) {
     p = fmaf(p, r, CANON_EXP_P4);
     p = fmaf(p, r, CANON_EXP_P5);
     float r2 = r * r;
-    p = fmaf(p, r2, r);
-    p = p + 1.0f;
+    return fmaf(p, r2, r);
+}
+
+static inline float canon_exp_f32(float x) {
+    x = x > CANON_EXP_HI ? CANON_EXP_HI : x; /* NaN compares false and stays NaN */
+    x = x < CANON_EXP_LO ? CANON_EXP_LO : x;
+    float r;
+    int32_t k = canon_exp_split_f32(x, &r);
+    float p = canon_expm1_poly_f32(r) + 1.0f;
     int32_t k1 = k >> 1; /* arithmetic shift (gcc, clang, LLVM ashr) */
     int32_t k2 = k - k1;
     float s1 = canon_u2f((uint32_t)(k1 + 127) << 23);
@@ -127,30 +139,46 @@ static inline float canon_log_f32(float x) {
     return (x != x) ? x : r;
 }
 
-/* tanh(x) = sign(x) * tanh(|x|): odd polynomial for |x| < 0.625 (Cephes), else
- * 1 - 2/(exp(2|x|)+1), which saturates to 1 through exp's overflow to +Inf.  NaN
- * propagates; tanh(-0) = -0. */
-#define CANON_TANH_SMALL 0.625f
-#define CANON_TANH_T0 (-5.70498872745e-3f)
-#define CANON_TANH_T1 2.06390887954e-2f
-#define CANON_TANH_T2 (-5.37397155531e-2f)
-#define CANON_TANH_T3 1.33314422036e-1f
-#define CANON_TANH_T4 (-3.33332819422e-1f)
+/* tanh(x) = sign(x) * tanh(|x|), from m = expm1(2|x|) and one division for every x:
+ * tanh(a) = m / (m + 2) below CANON_TANH_SMALL (no cancellation: m is expm1, not exp - 1),
+ * else 1 - 2 / (m + 2).  expm1(y), y = 2a in [0, 20]: y = k*ln2 + r, expm1(r) from exp's
+ * polynomial, expm1(y) = 2^k expm1(r) + (2^k - 1) in one fma.  y is clamped to 20: tanh
+ * rounds to 1 from |x| = 9.02 on.  About 2 ulp; NaN propagates; tanh(-0) = -0. */
+#define CANON_TANH_SMALL 0.5f
+#define CANON_TANH_Y_HI 20.0f
 
 static inline float canon_tanh_f32(float x) {
     float a = canon_abs_f32(x);
-    float z = a * a;
-    float p = CANON_TANH_T0;
-    p = fmaf(p, z, CANON_TANH_T1);
-    p = fmaf(p, z, CANON_TANH_T2);
-    p = fmaf(p, z, CANON_TANH_T3);
-    p = fmaf(p, z, CANON_TANH_T4);
-    float small = fmaf(p * z, a, a);
-    float e = canon_exp_f32(a + a);
-    float big = 1.0f - 2.0f / (e + 1.0f);
-    float r = a < CANON_TANH_SMALL ? small : big;                 /* tanh(|x|) */
-    r = canon_u2f(canon_f2u(r) | (canon_f2u(x) & 0x80000000u));  /* odd: tanh(-0) = -0 */
-    return x != x ? x : r;
+    float y = a + a;
+    y = y > CANON_TANH_Y_HI ? CANON_TANH_Y_HI : y; /* NaN compares false and stays NaN */
+    float r;
+    int32_t k = canon_exp_split_f32(y, &r);          /* k in [0, 29] */
+    float s = canon_u2f((uint32_t)(k + 127) << 23); /* 2^k */
+    float m = fmaf(s, canon_expm1_poly_f32(r), s - 1.0f);
+    int small = a < CANON_TANH_SMALL;
+    float q = (small ? m : 2.0f) / (m + 2.0f);
+    q = small ? q : 1.0f - q;                                    /* tanh(|x|) >= +0 */
+    q = canon_u2f(canon_f2u(q) | (canon_f2u(x) & 0x80000000u)); /* odd: tanh(-0) = -0 */
+    return x != x ? x : q;
+}
+
+/* The value of compute kind `kind` on x (and y for binary kinds): the one map from node
+ * kinds to the semantics above, used by the constant folder and the interpreter.  Leaves
+ * and sugar have no value here (NaN). */
+static inline float canon_apply_f32(canon_kind kind, float x, float y) {
+    switch (kind) {
+    case CANON_NEG: return canon_neg_f32(x);
+    case CANON_ABS: return canon_abs_f32(x);
+    case CANON_EXP: return canon_exp_f32(x);
+    case CANON_LOG: return canon_log_f32(x);
+    case CANON_TANH: return canon_tanh_f32(x);
+    case CANON_ADD: return x + y;
+    case CANON_MUL: return x * y;
+    case CANON_DIV: return x / y;
+    case CANON_MIN: return canon_min_f32(x, y);
+    case CANON_MAX: return canon_max_f32(x, y);
+    default: return NAN;
+    }
 }
 
 #endif /* CANON_SCALAR_H */

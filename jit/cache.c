@@ -57,11 +57,29 @@ uint64_t jit_fnv(uint64_t h, const void *data, size_t len) {
     return h;
 }
 
-/* Hash of a cache key: a multiply-xorshift over its 64-bit words (the hot path). */
+/* The 64-bit words of key k that its specialization uses; the rest are zero (jit_make_key
+ * clears the key), so comparing and hashing these words decides equality. */
+static size_t jit_key_words(const jit_key *k) {
+    const size_t head = 3; /* form, bclass, spec */
+    switch (k->spec) {
+    case JIT_SPEC_CONTRACT_EXACT:
+    case JIT_SPEC_CONTRACT_ANY:
+        return head + 7;
+    case JIT_SPEC_STRIDED_EXACT:
+        return head + 1 + 2 * (size_t)k->v[0];
+    default:
+        return head + 1;
+    }
+}
+
+_Static_assert(sizeof(jit_key) == (4 + 2 * CANON_MAX_DIMS) * sizeof(uint64_t),
+               "jit_key is made of 64-bit words with no padding");
+
+/* Hash of a cache key: a multiply-xorshift over its used words (the hot path). */
 static uint64_t jit_key_hash(const jit_key *k) {
     const uint64_t *w = (const uint64_t *)k;
     uint64_t h = 0x2545f4914f6cdd1dull;
-    for (size_t i = 0; i < sizeof *k / sizeof *w; i++) {
+    for (size_t i = 0, n = jit_key_words(k); i < n; i++) {
         h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
     }
@@ -218,7 +236,7 @@ static hg_status jit_produce(const canon_program *p, const jit_key *k, uint64_t 
 /* Entry of key k with hash h, or NULL (lock held). */
 static jit_entry *jit_find(const jit_key *k, uint64_t h) {
     for (jit_entry *e = jit_c.buckets[h & (jit_c.n_buckets - 1)]; e; e = e->hnext)
-        if (e->h == h && memcmp(&e->key, k, sizeof *k) == 0)
+        if (e->h == h && memcmp(&e->key, k, jit_key_words(k) * sizeof(uint64_t)) == 0)
             return e;
     return NULL;
 }
@@ -330,8 +348,10 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
     if (e) {
         jit_c.st.hits++;
         atomic_fetch_add(&e->refs, 1u);
-        jit_lru_unlink(e);
-        jit_lru_push_front(e);
+        if (jit_c.head != e) {
+            jit_lru_unlink(e);
+            jit_lru_push_front(e);
+        }
         pthread_mutex_unlock(&jit_c.lock);
         jit_call(e, args, has_result ? result : NULL);
         return HG_OK;

@@ -3,8 +3,8 @@
  *
  *   jit_run(program, args) → cache lookup (key: form hash, class, specialization, target)
  *     hit  → call the kernel
- *     miss → disk cache (HOLOGRAM_CACHE_DIR) → else lower the form to LLVM IR, O3 for the
- *            host CPU, LLJIT → insert (LRU-bounded, HOLOGRAM_CACHE_ENTRIES) → call
+ *     miss → disk cache (HOLOGRAM_CACHE_DIR) → else lower the form to LLVM IR, optimize
+ *            for the host CPU, LLJIT → insert (LRU-bounded, HOLOGRAM_CACHE_ENTRIES) → call
  *
  * Thread-safe: any number of threads may call jit_run at once; concurrent misses on one
  * key compile once.

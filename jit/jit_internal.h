@@ -4,8 +4,9 @@
  *
  *   cache.c       jit_run: key → LRU table → hit: call; miss: disk.c or lower + session
  *   lower.c       canonical form + key → LLVM module (one emitter per stage domain)
+ *   lower_contract.c  the CONTRACT domain: direct tiles, matvec, packed cache-blocked gemm
  *   lower_math.c  exp / log / tanh as IR, the operation sequences of canon/scalar.h
- *   session.c     one LLJIT + host TargetMachine; verify, O3, emit object, load, unload
+ *   session.c     one LLJIT + host TargetMachine; verify, optimize, emit object, load, unload
  *   disk.c        on-disk object cache (HOLOGRAM_CACHE_DIR)
  *
  * Test switch: HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the
@@ -26,11 +27,8 @@
 /* Exact (constant trip count) RANGE kernels up to this length; one shared kernel above. */
 #define JIT_EXACT_MAX_N 256u
 /* Exact CONTRACT kernels when m*n*k is at most this; STRIDED when the element count is. */
-#define JIT_EXACT_MAX_CONTRACT 32768u
+#define JIT_EXACT_MAX_CONTRACT 262144u
 #define JIT_EXACT_MAX_STRIDED 4096u
-/* Generation of the generated code: part of the on-disk key, so bump it whenever the
- * lowering or the pass pipeline changes what a kernel computes. */
-#define JIT_CODE_VERSION 2
 /* Sums: float partials over blocks of this many elements, block sums added in double. */
 #define JIT_SUM_BLOCK 1024u
 
@@ -69,12 +67,14 @@ hg_status jit_error(LLVMErrorRef e, const char *what, char *err, size_t cap);
 /* ---- session (session.c) -------------------------------------------------------------- */
 /* Creates the process's LLJIT and TargetMachine on first use (thread-safe). */
 hg_status jit_session_get(char *err, size_t cap);
-/* "cpu\nfeatures\nllvm-version\nlibrary-version\ncode-version": the target part of
- * persistent keys. */
+/* "cpu\nfeatures\nllvm-version\nlibrary-version\ncode-hash": the target part of
+ * persistent keys (code-hash: JIT_CODE_HASH, see jit/CMakeLists.txt). */
 const char *jit_session_target(void);
+/* 1 when the host CPU has AVX-512F. */
+int jit_session_avx512(void);
 /* Sets triple and data layout of a module about to be lowered. */
 void jit_session_prepare(LLVMModuleRef m);
-/* Verifies, optimizes (O3 for the host) and emits module `m` (borrowed) as an object;
+/* Verifies, optimizes (JIT_PIPELINE, host TM) and emits module `m` (borrowed) as an object;
  * *out_obj is owned by the caller. */
 hg_status jit_session_compile(LLVMModuleRef m, LLVMMemoryBufferRef *out_obj, char *err,
                               size_t cap);
@@ -92,6 +92,7 @@ typedef struct {
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     LLVMTypeRef f32, f64, i1, i32, i64, ptr;
+    int avx512; /* the host has AVX-512F (x86 vector intrinsics may be used) */
 } jit_ir;
 
 /* The kernel of program `p` specialized for `key`, as function `name` in a new module of
@@ -100,6 +101,38 @@ typedef struct {
  * HG_ERR_NO_MEMORY. */
 hg_status jit_lower(const canon_program *p, const jit_key *key, const char *name, int broken,
                     LLVMContextRef ctx, LLVMModuleRef *out_mod, char *err, size_t cap);
+
+/* Lowering state of one kernel (lower.c); the domain emitters share it. */
+typedef struct {
+    jit_ir ir;
+    LLVMTypeRef i8;
+    const canon_program *p;
+    const jit_key *key;
+    LLVMValueRef fn, args, result;
+    LLVMBuilderRef alloca_b;            /* positioned in the entry block */
+    LLVMValueRef slot[CANON_MAX_SLOTS]; /* float pointers */
+    LLVMValueRef param[CANON_MAX_PARAMS];
+    LLVMValueRef acc[CANON_MAX_STAGES]; /* float scalar of each reducing / SCALAR stage */
+    LLVMValueRef n, len_f;              /* RANGE length (i64) and as float */
+    LLVMValueRef *memo;                 /* per expression evaluation, one per node */
+    hg_status st;
+    char *err;
+    size_t cap;
+} jit_lower_ctx;
+
+/* A point of a stage's domain: the element index (RANGE) and lane count, or the values
+ * of LOAD leaves supplied by the domain's emitter (CONTRACT, STRIDED). */
+typedef struct {
+    LLVMValueRef index;
+    unsigned w;
+    LLVMValueRef mask; /* RANGE tail: <w x i1> lanes that exist, or NULL for all */
+    LLVMValueRef loaded[CANON_MAX_SLOTS];
+} jit_point;
+
+/* The value of expression `root` at point pt (memoized per call), or NULL (c->st set). */
+LLVMValueRef jit_lower_eval(jit_lower_ctx *c, const jit_point *pt, uint32_t root);
+/* Emits CONTRACT stage s of c->p (lower_contract.c); 0, or -1 with c->st set. */
+int jit_lower_contract(jit_lower_ctx *c, uint32_t s);
 
 /* Element count of `v` (1 for a scalar). */
 unsigned jit_width(LLVMValueRef v);

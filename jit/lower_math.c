@@ -2,7 +2,8 @@
  * jit/lower_math.c — exp, log and tanh emitted as LLVM IR, operation for operation the
  * sequences of canon/scalar.h (llvm.fma where it calls fmaf, bitcasts for its bit tricks,
  * selects for its conditionals), so JIT kernels and the interpreter agree bit for bit and
- * kernels call no libm.  Every emitter works on a float or on a float vector alike.
+ * kernels call no libm.  The one substitution: exp's final scaling by 2^k as vscalefps
+ * on AVX-512, provably the same value.  Every emitter works on a float or a float vector.
  */
 #include <string.h>
 
@@ -73,34 +74,62 @@ static LLVMValueRef jit_u2f(jit_ir *ir, LLVMValueRef u) {
     return LLVMBuildBitCast(ir->b, u, jit_float_like(ir, u), "");
 }
 
-LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x) {
+/* canon_exp_split_f32: returns k (i32 lanes), r in *r and k as a float in *kf. */
+static LLVMValueRef jit_exp_split(jit_ir *ir, LLVMValueRef x, LLVMValueRef *r,
+                                  LLVMValueRef *kf_out) {
     LLVMBuilderRef b = ir->b;
     unsigned w = jit_width(x);
-    LLVMValueRef hi = jit_fconst(ir, CANON_EXP_HI, w), lo = jit_fconst(ir, CANON_EXP_LO, w);
     LLVMValueRef magic = jit_fconst(ir, CANON_RINT_MAGIC, w);
-    x = jit_fsel(ir, LLVMRealOGT, x, hi, hi, x);
-    x = jit_fsel(ir, LLVMRealOLT, x, lo, lo, x);
     LLVMValueRef t = LLVMBuildFAdd(b, LLVMBuildFMul(b, x, jit_fconst(ir, CANON_LOG2E, w), ""),
                                    magic, "");
     LLVMValueRef kf = LLVMBuildFSub(b, t, magic, "");
-    LLVMValueRef k = LLVMBuildSub(b, jit_f2u(ir, t),
-                                  jit_iconst(ir, canon_f2u(CANON_RINT_MAGIC), w), "k");
-    LLVMValueRef r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_HI, w), x);
-    r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_LO, w), r);
+    *kf_out = kf;
+    *r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_HI, w), x);
+    *r = jit_fma(ir, kf, jit_fconst(ir, -CANON_LN2_LO, w), *r);
+    return LLVMBuildSub(b, jit_f2u(ir, t), jit_iconst(ir, canon_f2u(CANON_RINT_MAGIC), w), "k");
+}
+
+/* canon_expm1_poly_f32. */
+static LLVMValueRef jit_expm1_poly(jit_ir *ir, LLVMValueRef r) {
+    unsigned w = jit_width(r);
     static const float poly[] = {CANON_EXP_P1, CANON_EXP_P2, CANON_EXP_P3, CANON_EXP_P4,
                                  CANON_EXP_P5};
     LLVMValueRef p = jit_fconst(ir, CANON_EXP_P0, w);
     for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
         p = jit_fma(ir, p, r, jit_fconst(ir, poly[i], w));
-    LLVMValueRef r2 = LLVMBuildFMul(b, r, r, "");
-    p = jit_fma(ir, p, r2, r);
-    p = LLVMBuildFAdd(b, p, jit_fconst(ir, 1.0f, w), "");
+    return jit_fma(ir, p, LLVMBuildFMul(ir->b, r, r, ""), r);
+}
+
+/* 2^k as a float, for k + 127 in [1, 254]. */
+static LLVMValueRef jit_pow2(jit_ir *ir, LLVMValueRef k) {
+    unsigned w = jit_width(k);
+    LLVMValueRef e = LLVMBuildAdd(ir->b, k, jit_iconst(ir, 127, w), "");
+    return jit_u2f(ir, LLVMBuildShl(ir->b, e, jit_iconst(ir, 23, w), ""));
+}
+
+LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(x);
+    LLVMValueRef hi = jit_fconst(ir, CANON_EXP_HI, w), lo = jit_fconst(ir, CANON_EXP_LO, w);
+    x = jit_fsel(ir, LLVMRealOGT, x, hi, hi, x);
+    x = jit_fsel(ir, LLVMRealOLT, x, lo, lo, x);
+    LLVMValueRef r, kf;
+    LLVMValueRef k = jit_exp_split(ir, x, &r, &kf);
+    LLVMValueRef p = LLVMBuildFAdd(b, jit_expm1_poly(ir, r), jit_fconst(ir, 1.0f, w), "");
+    if (ir->avx512 && w == 16) {
+        /* (p * 2^k1) * 2^k2 is exact up to one final rounding (p * 2^k1 stays normal), so
+         * it equals p * 2^k rounded once: vscalefps, one instruction instead of eight. */
+        static const char name[] = "llvm.x86.avx512.mask.scalef.ps.512";
+        unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+        LLVMValueRef args[5] = {p, kf, LLVMGetPoison(LLVMTypeOf(p)),
+                                LLVMConstInt(LLVMInt16TypeInContext(ir->ctx), 0xffff, 0),
+                                LLVMConstInt(ir->i32, 4, 0)}; /* all lanes, current rounding */
+        return LLVMBuildCall2(b, LLVMIntrinsicGetType(ir->ctx, id, NULL, 0),
+                              LLVMGetIntrinsicDeclaration(ir->mod, id, NULL, 0), args, 5, "exp");
+    }
     LLVMValueRef k1 = LLVMBuildAShr(b, k, jit_iconst(ir, 1, w), "");
     LLVMValueRef k2 = LLVMBuildSub(b, k, k1, "");
-    LLVMValueRef bias = jit_iconst(ir, 127, w), sh = jit_iconst(ir, 23, w);
-    LLVMValueRef s1 = jit_u2f(ir, LLVMBuildShl(b, LLVMBuildAdd(b, k1, bias, ""), sh, ""));
-    LLVMValueRef s2 = jit_u2f(ir, LLVMBuildShl(b, LLVMBuildAdd(b, k2, bias, ""), sh, ""));
-    return LLVMBuildFMul(b, LLVMBuildFMul(b, p, s1, ""), s2, "exp");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, p, jit_pow2(ir, k1), ""), jit_pow2(ir, k2), "exp");
 }
 
 LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
@@ -144,24 +173,20 @@ LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
 LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x) {
     LLVMBuilderRef b = ir->b;
     unsigned w = jit_width(x);
+    LLVMValueRef one = jit_fconst(ir, 1.0f, w), two = jit_fconst(ir, 2.0f, w);
     LLVMValueRef a = jit_intrinsic(ir, "llvm.fabs", LLVMTypeOf(x), &x, 1);
-    LLVMValueRef z = LLVMBuildFMul(b, x, x, "");
-    LLVMValueRef p = jit_fconst(ir, CANON_TANH_T0, w);
-    static const float poly[] = {CANON_TANH_T1, CANON_TANH_T2, CANON_TANH_T3, CANON_TANH_T4};
-    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
-        p = jit_fma(ir, p, z, jit_fconst(ir, poly[i], w));
-    /* fmaf(p*z, x, x) evaluated on |x| with x's sign put back: bit-equal for every x != 0
-     * (rounding is symmetric) and -0 for x = -0, which is what gcc makes of scalar.h and
-     * what tanh(-0) is. */
-    LLVMValueRef small = jit_fma(ir, LLVMBuildFMul(b, p, z, ""), a, a);
-    LLVMValueRef e = jit_emit_exp(ir, LLVMBuildFAdd(b, a, a, ""));
-    LLVMValueRef big = LLVMBuildFSub(
-        b, jit_fconst(ir, 1.0f, w),
-        LLVMBuildFDiv(b, jit_fconst(ir, 2.0f, w), LLVMBuildFAdd(b, e, jit_fconst(ir, 1.0f, w), ""), ""),
-        "");
+    LLVMValueRef y = LLVMBuildFAdd(b, a, a, "");
+    LLVMValueRef yhi = jit_fconst(ir, CANON_TANH_Y_HI, w);
+    y = jit_fsel(ir, LLVMRealOGT, y, yhi, yhi, y);
+    LLVMValueRef r, kf;
+    LLVMValueRef s = jit_pow2(ir, jit_exp_split(ir, y, &r, &kf));
+    LLVMValueRef m = jit_fma(ir, s, jit_expm1_poly(ir, r), LLVMBuildFSub(b, s, one, ""));
+    LLVMValueRef small =
+        LLVMBuildFCmp(b, LLVMRealOLT, a, jit_fconst(ir, CANON_TANH_SMALL, w), "");
+    LLVMValueRef q = LLVMBuildFDiv(b, LLVMBuildSelect(b, small, m, two, ""),
+                                   LLVMBuildFAdd(b, m, two, ""), "");
+    q = LLVMBuildSelect(b, small, q, LLVMBuildFSub(b, one, q, ""), "");
     LLVMValueRef sign = LLVMBuildAnd(b, jit_f2u(ir, x), jit_iconst(ir, 0x80000000u, w), "");
-    big = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, big), sign, ""));
-    small = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, small), sign, ""));
-    LLVMValueRef nan_or_big = jit_fsel(ir, LLVMRealUNO, x, x, x, big);
-    return jit_fsel(ir, LLVMRealOLT, a, jit_fconst(ir, CANON_TANH_SMALL, w), small, nan_or_big);
+    q = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, q), sign, ""));
+    return jit_fsel(ir, LLVMRealUNO, x, x, x, q);
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -248,7 +249,8 @@ static void test_map_specials(void **state) {
     (void)state;
     static const float sp[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-45f, -1e-40f,
                                1.17549435e-38f, 3e38f, -3e38f, 88.7f, 88.8f, -104.0f, -110.0f,
-                               0.625f, -0.625f, 0.6249f, 1e-7f, 0.99999988f, 1.0f, -1.0f};
+                               0.5f, -0.5f, 0.49999997f, 9.02f, -10.0f, 20.0f, 1e-7f,
+                               0.99999988f, 1.0f, -1.0f};
     const uint64_t n = 3 * 64;
     for (int op = 0; op < CANON_OP_COUNT; op++) {
         const canon_op_info *info = canon_op_get((canon_op)op);
@@ -273,6 +275,101 @@ static void test_map_specials(void **state) {
                 fail_msg("%s (%.9g, %.9g): jit %.9g != interp %.9g", info->name, g_in[0][i],
                          g_in[1][i], g_out_jit[i], g_out_int[i]);
     }
+}
+
+/* ---- reduction specials and tails ----------------------------------------------------- */
+
+/* IEEE minimum (is_min) or maximum of x[0..n) in plain C: NaN if any is NaN, -0 < +0. */
+static float ref_extreme(const float *x, uint64_t n, int is_min) {
+    float r = is_min ? INFINITY : -INFINITY;
+    for (uint64_t i = 0; i < n; i++) {
+        if (isnan(x[i]))
+            return NAN;
+        if (is_min ? (x[i] < r || (x[i] == r && signbit(x[i]))) :
+                     (x[i] > r || (x[i] == r && !signbit(x[i]))))
+            r = x[i];
+    }
+    return r;
+}
+
+/* reduce_min / reduce_max with +-0 mixes and a NaN or an extreme at every position class
+ * (each unrolled accumulator, the masked tail): jit, interpreter and plain C agree. */
+static void test_reduce_specials(void **state) {
+    (void)state;
+    static const uint64_t lengths[] = {1, 2, 15, 16, 17, 63, 64, 65, 100, 1000, 4133};
+    const canon_op ops[2] = {CANON_OP_reduce_min_f32, CANON_OP_reduce_max_f32};
+    for (int o = 0; o < 2; o++)
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+            uint64_t n = lengths[l];
+            for (int pattern = 0; pattern < 6; pattern++)
+                for (uint64_t at = 0; at < n; at += (n > 70 ? 13 : 1)) {
+                    for (uint64_t i = 0; i < n; i++) /* zeros of both signs, or positives */
+                        g_in[0][i] = pattern < 2 ? ((i * 7 + (uint64_t)pattern) % 3 ? 0.0f : -0.0f)
+                                                 : pattern < 4 ? ((i % 2) ? 0.0f : 1.0f)
+                                                               : ((i % 2) ? -0.0f : -1.0f);
+                    float special[6] = {-0.0f, NAN, -0.0f, 0.0f, NAN, 0.0f};
+                    g_in[0][at] = special[pattern];
+                    canon_args a;
+                    memset(&a, 0, sizeof a);
+                    a.n = n;
+                    a.slot[0] = g_in[0];
+                    float rj = 1.0f, ri = 2.0f, ref = ref_extreme(g_in[0], n, o == 0);
+                    run_jit(form(ops[o]), &a, &rj);
+                    run_interp(form(ops[o]), &a, &ri);
+                    if (!same(rj, ri) || !same(rj, ref))
+                        fail_msg("%s n=%llu pattern %d at %llu: jit %g interp %g ref %g",
+                                 canon_op_get(ops[o])->name, (unsigned long long)n, pattern,
+                                 (unsigned long long)at, rj, ri, ref);
+                }
+        }
+}
+
+/* Tails touch nothing beyond n: inputs end at a PROT_NONE page (a load past the end
+ * faults) and the output's elements past n keep their sentinel. */
+static void test_tail_bounds(void **state) {
+    (void)state;
+    long page = sysconf(_SC_PAGESIZE);
+    const size_t span = 4 * (size_t)page;
+    char *mem = mmap(NULL, 3 * span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    /* two input regions, each followed by a guard page */
+    assert_int_equal(mprotect(mem + span - page, (size_t)page, PROT_NONE), 0);
+    assert_int_equal(mprotect(mem + 2 * span - page, (size_t)page, PROT_NONE), 0);
+    float *out = (float *)(mem + 2 * span);
+    const char *names[] = {"vector_add_f32", "tanh_f32", "reduce_sum_f32", "reduce_max_f32",
+                           "mse_loss_f32"};
+    static const uint64_t lengths[] = {1, 15, 17, 63, 65, 100, 257};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        canon_op op = CANON_OP_COUNT;
+        for (int i = 0; i < CANON_OP_COUNT; i++)
+            if (is_op((canon_op)i, names[k]))
+                op = (canon_op)i;
+        assert_true(op != CANON_OP_COUNT);
+        const canon_op_info *info = canon_op_get(op);
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+            uint64_t n = lengths[l];
+            float *x = (float *)(mem + span - page) - n, *y = (float *)(mem + 2 * span - page) - n;
+            for (uint64_t i = 0; i < n; i++) {
+                x[i] = (float)uniform(0.1, 2.0);
+                y[i] = (float)uniform(0.1, 2.0);
+            }
+            for (uint64_t i = 0; i < 64 + n; i++)
+                out[i] = -7.0f;
+            canon_args a;
+            memset(&a, 0, sizeof a);
+            a.n = n;
+            a.slot[0] = x;
+            a.slot[1] = y;
+            a.slot[info->n_in] = out;
+            float r;
+            run_jit(form(op), &a, &r);
+            for (uint64_t i = n; i < n + 64; i++)
+                if (out[i] != -7.0f)
+                    fail_msg("%s n=%llu wrote out[%llu]", names[k], (unsigned long long)n,
+                             (unsigned long long)i);
+        }
+    }
+    munmap(mem, 3 * span);
 }
 
 /* ---- contractions --------------------------------------------------------------------- */
@@ -591,8 +688,9 @@ static int corrupt_files(void) {
 static void test_disk_cache(void **state) {
     (void)state;
     const char *base = getenv("HOLOGRAM_CACHE_DIR");
-    snprintf(g_disk_dir, sizeof g_disk_dir, "%s/jit-test-%ld", base && *base ? base : "/tmp",
-             (long)getpid());
+    if (!base || !*base || strcmp(base, "off") == 0) /* a private directory regardless */
+        base = "/tmp";
+    snprintf(g_disk_dir, sizeof g_disk_dir, "%s/jit-test-%ld", base, (long)getpid());
     char env_dir[1200];
     snprintf(env_dir, sizeof env_dir, "HOLOGRAM_CACHE_DIR=%s", g_disk_dir);
     const char *env[] = {env_dir, NULL};
@@ -766,6 +864,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range_ops),       cmocka_unit_test(test_map_specials),
+        cmocka_unit_test(test_reduce_specials), cmocka_unit_test(test_tail_bounds),
         cmocka_unit_test(test_contract),        cmocka_unit_test(test_strided),
         cmocka_unit_test(test_cache_hit_and_shared_form),
         cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
