@@ -92,24 +92,6 @@ static int rw_cmp(const rw_ctx *ctx, uint32_t a, uint32_t b) {
     return 0; /* unreachable for distinct hash-consed nodes */
 }
 
-/* Value of a non-leaf kind on constant operands, with the engines' float32 semantics. */
-static float rw_fold(canon_kind kind, float x, float y) {
-    switch (kind) {
-    case CANON_NEG: return canon_neg_f32(x);
-    case CANON_ABS: return canon_abs_f32(x);
-    case CANON_EXP: return canon_exp_f32(x);
-    case CANON_LOG: return canon_log_f32(x);
-    case CANON_TANH: return canon_tanh_f32(x);
-    case CANON_ADD: return x + y;
-    case CANON_MUL: return x * y;
-    case CANON_DIV: return x / y;
-    case CANON_MIN: return canon_min_f32(x, y);
-    case CANON_MAX:
-    default: /* leaves and sugar never reach the folder */
-        return canon_max_f32(x, y);
-    }
-}
-
 /* True when node i of q is the constant with bit pattern `bits`. */
 static int rw_is_const(const canon_program *q, uint32_t i, uint32_t bits) {
     return q->nodes[i].kind == CANON_CONST && canon_f2u(q->nodes[i].value) == bits;
@@ -162,7 +144,8 @@ static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, ui
     const unsigned arity = canon_kinds[kind].arity;
     if (arity >= 1 && q->nodes[a].kind == CANON_CONST &&
         (arity < 2 || q->nodes[b].kind == CANON_CONST))
-        return RWK(rw_fold(kind, q->nodes[a].value, arity < 2 ? 0.0f : q->nodes[b].value));
+        return RWK(canon_apply_f32(kind, q->nodes[a].value,
+                                   arity < 2 ? 0.0f : q->nodes[b].value));
     if (canon_kinds[kind].flags & CANON_COMM) {
         if (rw_sync_hashes(ctx) != 0) {
             ctx->oom = 1;

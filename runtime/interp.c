@@ -33,34 +33,6 @@ _Static_assert(INTERP_BLOCK % INTERP_VEC == 0, "INTERP_BLOCK must be a multiple 
 
 /* ---- float32 semantics ------------------------------------------------------------------ */
 
-/* kind(x) or kind(x, y) for a compute kind; every caller passes a checked kind. */
-static inline float interp_apply(canon_kind kind, float x, float y) {
-    switch (kind) {
-    case CANON_NEG:
-        return canon_neg_f32(x);
-    case CANON_ABS:
-        return canon_abs_f32(x);
-    case CANON_EXP:
-        return canon_exp_f32(x);
-    case CANON_LOG:
-        return canon_log_f32(x);
-    case CANON_TANH:
-        return canon_tanh_f32(x);
-    case CANON_ADD:
-        return x + y;
-    case CANON_MUL:
-        return x * y;
-    case CANON_DIV:
-        return x / y;
-    case CANON_MIN:
-        return canon_min_f32(x, y);
-    case CANON_MAX:
-        return canon_max_f32(x, y);
-    default:
-        return NAN;
-    }
-}
-
 /* acc combined with x by a reduction sink (SUM, MIN or MAX). */
 static inline float interp_combine(canon_reduce red, float acc, float x) {
     switch (red) {
@@ -88,7 +60,7 @@ static void interp_unary(canon_kind kind, float *restrict d, const float *restri
 #define INTERP_U(K)                                                                       \
     case CANON_##K:                                                                       \
         for (size_t i = 0; i < len; i++)                                                  \
-            d[i] = interp_apply(CANON_##K, a[i], 0.0f);                                   \
+            d[i] = canon_apply_f32(CANON_##K, a[i], 0.0f);                                \
         break;
         INTERP_UNARY(INTERP_U)
 #undef INTERP_U
@@ -107,13 +79,13 @@ static void interp_binary(canon_kind kind, float *restrict d, const float *restr
     case CANON_##K:                                                                       \
         if (a && b)                                                                       \
             for (size_t i = 0; i < len; i++)                                              \
-                d[i] = interp_apply(CANON_##K, a[i], b[i]);                               \
+                d[i] = canon_apply_f32(CANON_##K, a[i], b[i]);                            \
         else if (a)                                                                       \
             for (size_t i = 0; i < len; i++)                                              \
-                d[i] = interp_apply(CANON_##K, a[i], bs);                                 \
+                d[i] = canon_apply_f32(CANON_##K, a[i], bs);                              \
         else                                                                              \
             for (size_t i = 0; i < len; i++)                                              \
-                d[i] = interp_apply(CANON_##K, as, b[i]);                                 \
+                d[i] = canon_apply_f32(CANON_##K, as, b[i]);                              \
         break;
         INTERP_BINARY(INTERP_B)
 #undef INTERP_B
@@ -391,7 +363,7 @@ static uint32_t interp_plan(const canon_program *p, const canon_stage *st,
         const interp_node *a = &s->nodes[nd->op[0]];
         const interp_node *b = nd->arity > 1 ? &s->nodes[nd->op[1]] : NULL;
         if (!a->varying && !(b && b->varying)) {
-            x->val = interp_apply((canon_kind)nd->kind, a->val, b ? b->val : 0.0f);
+            x->val = canon_apply_f32((canon_kind)nd->kind, a->val, b ? b->val : 0.0f);
             continue;
         }
         x->varying = 1;
