@@ -2,7 +2,8 @@
  * runtime/exec.c — running canonical forms: backend choice, JIT with interpreter fallback,
  * cache statistics, and the HOLOGRAM_DUMP=canon debug switch.
  *
- *   rt_run_op(op) → canon_form(op) → rt_exec:
+ *   rt_run_op(op) → canon_form(op) → rt_exec → whole, or in pieces on several threads
+ *   (runtime/parallel.c), each piece:
  *     backend "jit"    → jit_run; on error → fallbacks += 1 → interp_run
  *     backend "interp" → interp_run
  *
@@ -172,29 +173,47 @@ static const char *rt_op_name(const canon_program *p) {
     return info ? info->name : "program";
 }
 
-/* Runs `p` on the current backend (see the top of this file). */
+/* What a piece of rt_exec needs besides its arguments. */
+typedef struct {
+    const canon_program *p;
+    int backend;
+    int boundary_class;
+} rt_exec_ctx;
+
+/* Runs c->p on args on c->backend, the interpreter after a JIT failure (counted); on error
+ * writes the message to err.  Records nothing, so OpenMP workers may call it (rt_piece_fn). */
+static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result, char *err,
+                               size_t err_cap) {
+    const rt_exec_ctx *c = ctx;
+#ifdef HG_WITH_JIT
+    if (c->backend == RT_BACKEND_JIT) {
+        if (jit_run(c->p, args, c->boundary_class, result, err, err_cap) == HG_OK)
+            return HG_OK;
+        atomic_fetch_add(&rt_fallbacks, 1);
+    }
+#endif
+    hg_status st = interp_run(c->p, args, result);
+    if (st != HG_OK)
+        snprintf(err, err_cap, "%s: the interpreter failed (%s)", rt_op_name(c->p),
+                 hg_status_string(st));
+    return st;
+}
+
+/* Runs `p` on the current backend (see the top of this file), split across threads when
+ * rt_par_try finds it worthwhile. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result) {
-    int backend = RT_BACKEND_DEFAULT;
-    hg_status st = rt_backend_current(&backend);
+    rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class};
+    hg_status st = rt_backend_current(&c.backend);
     if (st != HG_OK)
         return st;
     if (rt_dump_canon)
         rt_dump_once(p);
-#ifdef HG_WITH_JIT
-    if (backend == RT_BACKEND_JIT) {
-        char err[256];
-        if (jit_run(p, args, boundary_class, result, err, sizeof err) == HG_OK)
-            return HG_OK;
-        atomic_fetch_add(&rt_fallbacks, 1);
-    }
-#else
-    (void)backend;
-    (void)boundary_class;
-#endif
-    st = interp_run(p, args, result);
-    if (st != HG_OK && hg_last_error()[0] == '\0')
-        rt_error_set("%s: the interpreter failed (%s)", rt_op_name(p), hg_status_string(st));
+    char err[256];
+    if (!rt_par_try(p, args, rt_exec_piece, &c, result, &st, err, sizeof err))
+        st = rt_exec_piece(&c, args, result, err, sizeof err);
+    if (st != HG_OK)
+        rt_error_set("%s", err);
     return st;
 }
 

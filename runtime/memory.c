@@ -3,7 +3,12 @@
  *
  * Sizes are rounded up to size classes, four per power of two (at most 25% slack).  Small
  * classes come from aligned_alloc, large ones straight from mmap (which hands out zero
- * pages, so a fresh large block needs no memset).  Freed blocks go to a bounded per-class
+ * pages, so a fresh large block needs no memset).  Blocks of RT_MEM_HUGE_MIN bytes and more
+ * are placed on a 2 MiB boundary and advised (MADV_HUGEPAGE) to use transparent huge
+ * pages: measured here, a 1 Mi-element add runs 14% faster and a 16 Mi one 30% faster on
+ * huge pages (fewer TLB misses), and one 2 MiB fault costs far less than 512 small ones.
+ * (Giving a, b and c of an op different offsets within a page — against 4K aliasing — was
+ * measured too and made no difference on this CPU.)  Freed blocks go to a bounded per-class
  * cache (one mutex for the process) and are handed out again re-zeroed: a memset of
  * memory that is already mapped is far cheaper than faulting in fresh pages (~12 us per
  * 4 KiB page here).  A free block stores the cache's list link in its first bytes.
@@ -17,6 +22,8 @@
 
 #define RT_MEM_ALIGN 64u
 #define RT_MEM_MMAP_MIN (256u * 1024u)          /* classes this large are mmap'd */
+#define RT_MEM_HUGE_MIN (2ull << 20)            /* ... and this large on huge pages */
+#define RT_MEM_HUGE_ALIGN (2ull << 20)          /* x86-64 huge page size */
 #define RT_MEM_CACHE_BYTES (512ull << 20)       /* most bytes kept in the cache */
 #define RT_MEM_MAX_FLOATS (UINT64_C(1) << 37)   /* larger requests fail */
 #define RT_MEM_CLASSES 128                      /* covers every size up to 2^39 bytes */
@@ -47,8 +54,28 @@ static unsigned rt_mem_class(uint64_t bytes) {
     return 4u * (e - 7u) + step - 1u;
 }
 
+/* A fresh anonymous mapping of `size` bytes (a multiple of the page size) starting on a
+ * RT_MEM_HUGE_ALIGN boundary and advised to use huge pages; NULL on failure.  The slack
+ * mapped to find the boundary is unmapped again, so munmap(p, size) releases it all. */
+static void *rt_mem_map_huge(uint64_t size) {
+    uint64_t span = size + RT_MEM_HUGE_ALIGN;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    const uintptr_t mask = RT_MEM_HUGE_ALIGN - 1;
+    char *p = (char *)(((uintptr_t)raw + mask) & ~mask);
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    if (raw + span > p + size)
+        munmap(p + size, (size_t)(raw + span - (p + size)));
+    madvise(p, size, MADV_HUGEPAGE); /* advice only: without THP the block stays usable */
+    return p;
+}
+
 /* Fresh, zeroed memory of a class size; NULL on failure. */
 static void *rt_mem_fresh(uint64_t size) {
+    if (size >= RT_MEM_HUGE_MIN)
+        return rt_mem_map_huge(size);
     if (size >= RT_MEM_MMAP_MIN) {
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;

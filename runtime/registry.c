@@ -9,6 +9,8 @@
  * is retired instead, so no handle value is ever issued twice.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "rt.h"
@@ -29,31 +31,110 @@ static rt_slot *rt_slots;
 static uint32_t rt_n_slots, rt_cap_slots;
 static uint32_t rt_free_head = RT_NO_SLOT;
 
-static pthread_rwlock_t rt_lock;
-static pthread_once_t rt_lock_once = PTHREAD_ONCE_INIT;
+/* ---- the registry lock -------------------------------------------------------------------
+ * A reader/writer lock shaped for many short shared holders (every compute call) and rare
+ * exclusive ones (create, free).  Each thread that reads owns a record on its own cache
+ * line; taking the lock shared writes only that line (flag up, then check for a writer),
+ * so concurrent callers share no written cache line and a shared release is a plain store.
+ * A writer takes rt_lock_writer, raises rt_lock_writing, then waits until every record's
+ * flag is down; a reader that finds a writer lowers its flag and waits on the writer's
+ * mutex, so writers are preferred (a stream of compute calls cannot starve them).  The
+ * flag-then-check on both sides is sequentially consistent, so one of the two always sees
+ * the other.  Records are never freed: a thread's record is released at its exit (pthread
+ * key destructor) for the next new thread to reuse. */
+typedef struct rt_reader {
+    _Alignas(64) atomic_int active;  /* this thread holds the lock shared */
+    atomic_int taken;                /* a live thread owns the record */
+    struct rt_reader *next;          /* list of all records (pushed under rt_lock_writer) */
+} rt_reader;
 
-/* Creates the registry lock, preferring writers so that a stream of compute calls (shared)
- * cannot starve allocations and frees (exclusive). */
-static void rt_lock_init(void) {
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&rt_lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+typedef struct {
+    rt_reader *reader;   /* this thread's record, NULL before its first shared enter */
+    int exclusive;       /* the lock is held exclusive by this thread */
+} rt_lock_state;
+
+static pthread_mutex_t rt_lock_writer = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int rt_lock_writing;
+static rt_reader *_Atomic rt_lock_readers;
+static pthread_key_t rt_lock_key;
+static pthread_once_t rt_lock_once = PTHREAD_ONCE_INIT;
+static _Thread_local rt_lock_state rt_lock_me;
+
+/* Thread exit: hands the thread's record back for reuse. */
+static void rt_reader_release(void *record) {
+    atomic_store(&((rt_reader *)record)->taken, 0);
 }
 
-/* Clears the thread's error, then takes the registry lock shared or exclusive. */
+static void rt_lock_init(void) { pthread_key_create(&rt_lock_key, rt_reader_release); }
+
+/* The calling thread's record: a released one, or a new one; NULL when none can be had. */
+static rt_reader *rt_reader_get(void) {
+    pthread_once(&rt_lock_once, rt_lock_init);
+    rt_reader *r;
+    for (r = atomic_load(&rt_lock_readers); r; r = r->next) {
+        int free_ = 0;
+        if (atomic_compare_exchange_strong(&r->taken, &free_, 1))
+            break;
+    }
+    if (!r) {
+        r = aligned_alloc(_Alignof(rt_reader), sizeof *r);
+        if (!r)
+            return NULL;
+        atomic_init(&r->active, 0);
+        atomic_init(&r->taken, 1);
+        pthread_mutex_lock(&rt_lock_writer);
+        r->next = atomic_load(&rt_lock_readers);
+        atomic_store(&rt_lock_readers, r);
+        pthread_mutex_unlock(&rt_lock_writer);
+    }
+    if (pthread_setspecific(rt_lock_key, r) != 0) {
+        atomic_store(&r->taken, 0);
+        return NULL;
+    }
+    return r;
+}
+
+/* Takes the lock exclusive: no reader and no other writer inside. */
+static void rt_lock_exclusive(rt_lock_state *me) {
+    pthread_mutex_lock(&rt_lock_writer);
+    atomic_store(&rt_lock_writing, 1);
+    for (rt_reader *r = atomic_load(&rt_lock_readers); r; r = r->next)
+        while (atomic_load(&r->active))
+            sched_yield();
+    me->exclusive = 1;
+}
+
+/* Clears the thread's error, then takes the registry lock shared or exclusive.  A thread
+ * without a record (out of memory) takes it exclusive, which is always correct. */
 void rt_enter(int exclusive) {
     rt_error_clear();
-    pthread_once(&rt_lock_once, rt_lock_init);
-    if (exclusive)
-        pthread_rwlock_wrlock(&rt_lock);
-    else
-        pthread_rwlock_rdlock(&rt_lock);
+    rt_lock_state *me = &rt_lock_me;
+    if (exclusive || (!me->reader && !(me->reader = rt_reader_get()))) {
+        rt_lock_exclusive(me);
+        return;
+    }
+    rt_reader *r = me->reader;
+    for (;;) {
+        atomic_store(&r->active, 1);
+        if (!atomic_load(&rt_lock_writing))
+            return;
+        atomic_store(&r->active, 0);
+        pthread_mutex_lock(&rt_lock_writer); /* held by the writer until it leaves */
+        pthread_mutex_unlock(&rt_lock_writer);
+    }
 }
 
 /* Releases the lock taken by rt_enter. */
-void rt_leave(void) { pthread_rwlock_unlock(&rt_lock); }
+void rt_leave(void) {
+    rt_lock_state *me = &rt_lock_me;
+    if (me->exclusive) {
+        me->exclusive = 0;
+        atomic_store(&rt_lock_writing, 0);
+        pthread_mutex_unlock(&rt_lock_writer);
+    } else {
+        atomic_store_explicit(&me->reader->active, 0, memory_order_release);
+    }
+}
 
 /* "an executor", "a buffer", "a tensor" for messages. */
 static const char *rt_kind_name(uint8_t kind) {

@@ -111,6 +111,32 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
 /* Runs op `op` with slots bound to buffers already validated by the caller. */
 hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result);
 
+/* ---- both cores (runtime/parallel.c) -----------------------------------------------------
+ * rt_exec splits a large map or single reduction into one piece per thread (see the top of
+ * parallel.c); maps give results identical to one thread, sums stay within their bound. */
+#define RT_PAR_MIN_WORK (UINT64_C(1) << 17) /* n * (computed nodes, 1..4) to split */
+#define RT_PAR_ALIGN 1024u               /* piece boundaries: multiples of this many elements */
+#define RT_PAR_MAX_THREADS 64
+
+/* Runs one piece: program and backend in ctx, args already offset to the piece.  Called on
+ * OpenMP worker threads: it must not record errors (rt_error), only write its message to
+ * err[0..err_cap) and return its status. */
+typedef hg_status (*rt_piece_fn)(void *ctx, const canon_args *args, float *result, char *err,
+                                 size_t err_cap);
+/* The smallest n at which p is split: RT_PAR_MIN_WORK / w, w = p's non-leaf nodes clamped
+ * to 1..4 (measured here with both cores idle: 2 threads win for add from ~64 Ki elements,
+ * for sum from ~128 Ki, for sigmoid from ~16-32 Ki). */
+uint64_t rt_par_min_n(const canon_program *p);
+/* If p on args is worth splitting (n >= rt_par_min_n(p), more than one thread, a map or a
+ * single reduction, slots identical or disjoint), runs it in pieces through fn, sets
+ * *out_status (and *result, err on failure) and returns 1; else returns 0, doing nothing. */
+int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+               float *result, hg_status *out_status, char *err, size_t err_cap);
+/* Threads an op may use: rt_par_set_threads's value, else HOLOGRAM_THREADS, else all cores. */
+int rt_par_threads(void);
+/* Overrides HOLOGRAM_THREADS for the process (tests); 0 returns to the environment's value. */
+void rt_par_set_threads(int threads);
+
 /* ---- JSON (runtime/json.c) ---------------------------------------------------------------
  * Numbers follow Python's json module: NaN, Infinity and -Infinity are accepted and
  * written; floats are written as the shortest decimal that reads back as the same float32,

@@ -1,0 +1,325 @@
+/*
+ * tests/test_parallel.c — large ops split across threads (runtime/parallel.c): how the
+ * range is cut, and that the split results equal one thread's — bit for bit for every map
+ * of canon/ops.def, exactly for min/max (NaN and -0 across piece boundaries), within the
+ * documented bound for sums — on both engines, including a JIT failure inside the pieces.
+ * Two threads are forced with rt_par_set_threads, so the split is tested on any machine.
+ */
+#include <stdatomic.h>
+
+#include "ref.h"
+#include "runtime/rt.h"
+
+static const char *test_default_backend; /* restored after each test that changes it */
+
+/* Lengths around the split threshold and the piece boundaries of program p. */
+static size_t test_lengths(const canon_program *p, uint64_t *len) {
+    const uint64_t t = rt_par_min_n(p), a = RT_PAR_ALIGN;
+    const uint64_t v[] = {t - 1, t, t + 1, t + a - 1, t + a + 1, 2 * t + 3 * a + 17,
+                          1000003};
+    memcpy(len, v, sizeof v);
+    return sizeof v / sizeof *v;
+}
+
+/* n floats, 64-byte aligned, uniform in [lo, hi). */
+static float *test_random(uint64_t n, double lo, double hi, uint64_t *seed) {
+    float *v = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!v)
+        fail_msg("host allocation of %llu floats failed", (unsigned long long)n);
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = (float)(lo + (hi - lo) * ref_uniform(seed));
+    return v;
+}
+
+/* Runs op on args with `threads` threads; fails the test unless it returns HG_OK. */
+static float test_run(canon_op op, canon_args *args, int threads) {
+    float r = 0.0f;
+    rt_par_set_threads(threads);
+    hg_status st = rt_run_op(op, args, -1, &r);
+    rt_par_set_threads(0);
+    if (st != HG_OK)
+        fail_msg("%s, n = %llu, %d threads: %s (%s)", canon_op_get(op)->name,
+                 (unsigned long long)args->n, threads, hg_status_string(st), hg_last_error());
+    return r;
+}
+
+/* ---- how the range is cut ------------------------------------------------------------ */
+
+typedef struct {
+    const float *base;
+    uint64_t lo[RT_PAR_MAX_THREADS], n[RT_PAR_MAX_THREADS];
+    atomic_int pieces;
+} test_cut;
+
+/* rt_piece_fn that records where each piece starts (slot 0 - base) and its length. */
+static hg_status test_record(void *ctx, const canon_args *args, float *result, char *err,
+                             size_t err_cap) {
+    test_cut *c = ctx;
+    (void)err;
+    (void)err_cap;
+    *result = 1.0f;
+    int i = atomic_fetch_add(&c->pieces, 1);
+    if (i < RT_PAR_MAX_THREADS) {
+        c->lo[i] = (uint64_t)(args->slot[0] - c->base);
+        c->n[i] = args->n;
+    }
+    return HG_OK;
+}
+
+/* rt_piece_fn that fails with a message. */
+static hg_status test_fail(void *ctx, const canon_args *args, float *result, char *err,
+                           size_t err_cap) {
+    (void)ctx;
+    (void)result;
+    snprintf(err, err_cap, "piece of %llu failed", (unsigned long long)args->n);
+    return HG_ERR_COMPILE;
+}
+
+/* Pieces are aligned, cover [0, n) exactly once, one per thread at most; short, overlapping
+ * and reduce-then-scale programs are not split; failures come back to the caller. */
+static void test_cutting(void **state) {
+    (void)state;
+    const canon_program *add = canon_form(CANON_OP_vector_add_f32);
+    const canon_program *copy = canon_form(CANON_OP_buffer_copy);
+    const canon_program *loss = canon_form(CANON_OP_mse_loss_f32);
+    assert_non_null(add);
+    assert_non_null(copy);
+    assert_non_null(loss);
+    const uint64_t most = 1000003; /* the longest of test_lengths */
+    float *base = calloc(3 * most, sizeof *base); /* never touched: pointers into it only */
+    assert_non_null(base);
+    hg_status st;
+    char err[64];
+    float r;
+    for (int threads = 2; threads <= 5; threads++) {
+        rt_par_set_threads(threads);
+        assert_int_equal(rt_par_threads(), threads);
+        uint64_t len[16];
+        size_t count = test_lengths(add, len);
+        for (size_t k = 0; k < count; k++) {
+            assert_true(len[k] <= most);
+            canon_args args = {.slot = {base, base + len[k], base + 2 * len[k]}, .n = len[k]};
+            test_cut c = {.base = base};
+            int split = rt_par_try(add, &args, test_record, &c, &r, &st, err, sizeof err);
+            assert_int_equal(split, len[k] >= rt_par_min_n(add));
+            if (!split)
+                continue;
+            assert_int_equal(st, HG_OK);
+            assert_true(c.pieces >= 2 && c.pieces <= threads);
+            uint64_t covered = 0;
+            for (int i = 0; i < c.pieces; i++) { /* pieces may have run in any order */
+                int j = 0;
+                while (j < c.pieces && c.lo[j] != covered)
+                    j++;
+                assert_true(j < c.pieces);
+                assert_int_equal(covered % RT_PAR_ALIGN, 0);
+                assert_true(c.n[j] > 0);
+                covered += c.n[j];
+            }
+            assert_int_equal(covered, len[k]);
+        }
+    }
+    uint64_t n = rt_par_min_n(copy) * 4;
+    canon_args overlap = {.slot = {base, base + 100}, .n = n};
+    test_cut c = {.base = base};
+    assert_int_equal(rt_par_try(copy, &overlap, test_record, &c, &r, &st, err, sizeof err), 0);
+    canon_args same = {.slot = {base, base}, .n = n};
+    assert_int_equal(rt_par_try(copy, &same, test_record, &c, &r, &st, err, sizeof err), 1);
+    canon_args two = {.slot = {base, base + n}, .n = n};
+    assert_int_equal(rt_par_try(loss, &two, test_record, &c, &r, &st, err, sizeof err), 0);
+    canon_args bin = {.slot = {base, base + n, base + 2 * n}, .n = n};
+    assert_int_equal(rt_par_try(add, &bin, test_fail, NULL, &r, &st, err, sizeof err), 1);
+    assert_int_equal(st, HG_ERR_COMPILE);
+    assert_non_null(strstr(err, "failed"));
+    rt_par_set_threads(1);
+    assert_int_equal(rt_par_try(add, &bin, test_record, &c, &r, &st, err, sizeof err), 0);
+    rt_par_set_threads(RT_PAR_MAX_THREADS + 7);
+    assert_int_equal(rt_par_threads(), RT_PAR_MAX_THREADS);
+    rt_par_set_threads(0);
+    assert_true(rt_par_threads() >= 1);
+    free(base);
+}
+
+/* ---- maps: bit for bit ------------------------------------------------------------------ */
+
+/* Every MAP op of ops.def at lengths around its threshold: two threads give one thread's
+ * bits, out of place and in place (output = first input), on the current backend. */
+static void test_maps_backend(const char *backend) {
+    if (hg_set_backend(backend) != HG_OK)
+        skip(); /* a build without the JIT */
+    uint64_t seed = 42;
+    for (int op = 0; op < CANON_OP_COUNT; op++) {
+        const canon_op_info *info = canon_op_get((canon_op)op);
+        const canon_program *p = canon_form((canon_op)op);
+        assert_non_null(p);
+        if (info->family != CANON_FAM_MAP)
+            continue;
+        uint64_t len[16];
+        size_t count = test_lengths(p, len);
+        for (size_t k = 0; k < count; k++) {
+            const uint64_t n = len[k];
+            float *in[2] = {test_random(n, -4.0, 4.0, &seed), test_random(n, -4.0, 4.0, &seed)};
+            float *one = test_random(n, 0.0, 1.0, &seed), *two = test_random(n, 0.0, 1.0, &seed);
+            float *keep = test_random(n, 0.0, 1.0, &seed);
+            memcpy(keep, in[0], n * sizeof *keep);
+            for (int inplace = 0; inplace < 2 && (inplace == 0 || info->n_in > 0); inplace++) {
+                canon_args args = {.param = {-0.5f, 0.75f}, .n = n};
+                for (unsigned s = 0; s < info->n_in; s++)
+                    args.slot[s] = in[s];
+                args.slot[info->n_in] = inplace ? in[0] : one;
+                test_run((canon_op)op, &args, 1);
+                if (inplace) { /* the second run starts from the same input */
+                    memcpy(one, in[0], n * sizeof *one);
+                    memcpy(in[0], keep, n * sizeof *keep);
+                }
+                args.slot[info->n_in] = inplace ? in[0] : two;
+                test_run((canon_op)op, &args, 2);
+                const float *got = inplace ? in[0] : two;
+                for (uint64_t i = 0; i < n; i++)
+                    if (!ref_same(got[i], one[i]))
+                        fail_msg("%s (%s, %s), n = %llu: element %llu is %a with 2 threads, "
+                                 "%a with 1", info->name, backend,
+                                 inplace ? "in place" : "out of place",
+                                 (unsigned long long)n, (unsigned long long)i, (double)got[i],
+                                 (double)one[i]);
+                memcpy(in[0], keep, n * sizeof *keep);
+            }
+            free(in[0]);
+            free(in[1]);
+            free(one);
+            free(two);
+            free(keep);
+        }
+    }
+    REF_OK(hg_set_backend(test_default_backend));
+}
+
+static void test_maps_jit(void **state) {
+    (void)state;
+    test_maps_backend("jit");
+}
+
+static void test_maps_interp(void **state) {
+    (void)state;
+    test_maps_backend("interp");
+}
+
+/* Add at one size against a plain double loop: the split result is also the right one. */
+static void test_map_reference(void **state) {
+    (void)state;
+    uint64_t seed = 7;
+    const uint64_t n = 3 * rt_par_min_n(canon_form(CANON_OP_vector_add_f32)) + 5;
+    float *a = test_random(n, -1.0, 1.0, &seed), *b = test_random(n, -1.0, 1.0, &seed);
+    float *c = test_random(n, 0.0, 1.0, &seed);
+    canon_args args = {.slot = {a, b, c}, .n = n};
+    test_run(CANON_OP_vector_add_f32, &args, 2);
+    for (uint64_t i = 0; i < n; i++)
+        if (!ref_same(c[i], (float)((double)a[i] + (double)b[i])))
+            fail_msg("add, n = %llu: element %llu", (unsigned long long)n, (unsigned long long)i);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* ---- reductions ------------------------------------------------------------------------ */
+
+/* min/max exact (same bits as one thread and as a double loop), NaN in any one piece
+ * propagates, and -0 beats +0 across pieces; sums within 1e-6*log2(n)*sum|x| of the double
+ * sum on both engines. */
+static void test_reductions(void **state) {
+    (void)state;
+    static const char *const backends[] = {"jit", "interp"};
+    uint64_t seed = 99;
+    for (int be = 0; be < 2; be++) {
+        if (hg_set_backend(backends[be]) != HG_OK)
+            continue; /* a build without the JIT */
+        const canon_program *sum = canon_form(CANON_OP_reduce_sum_f32);
+        uint64_t len[16];
+        size_t count = test_lengths(sum, len);
+        for (size_t k = 0; k < count; k++) {
+            const uint64_t n = len[k];
+            float *x = test_random(n, -2.0, 3.0, &seed);
+            canon_args args = {.slot = {x}, .n = n};
+            double ref = 0.0, mag = 0.0, lo = INFINITY, hi = -INFINITY;
+            for (uint64_t i = 0; i < n; i++) {
+                ref += x[i];
+                mag += fabs(x[i]);
+                lo = x[i] < lo ? x[i] : lo;
+                hi = x[i] > hi ? x[i] : hi;
+            }
+            const double bound = 1e-6 * log2((double)n) * mag;
+            float s1 = test_run(CANON_OP_reduce_sum_f32, &args, 1);
+            float s2 = test_run(CANON_OP_reduce_sum_f32, &args, 2);
+            if (fabs(s2 - ref) > bound || fabs(s1 - ref) > bound)
+                fail_msg("sum (%s), n = %llu: %.9g (2 threads), %.9g (1), want %.9g +- %.3g",
+                         backends[be], (unsigned long long)n, (double)s2, (double)s1, ref, bound);
+            assert_true(ref_same(test_run(CANON_OP_reduce_min_f32, &args, 2), (float)lo));
+            assert_true(ref_same(test_run(CANON_OP_reduce_max_f32, &args, 2), (float)hi));
+            assert_true(ref_same(test_run(CANON_OP_reduce_min_f32, &args, 1), (float)lo));
+            if (n >= rt_par_min_n(canon_form(CANON_OP_reduce_min_f32))) {
+                const uint64_t at[] = {3, n / 2 + 1, n - 2};
+                for (int j = 0; j < 3; j++) {
+                    float save = x[at[j]];
+                    x[at[j]] = NAN;
+                    assert_true(isnan(test_run(CANON_OP_reduce_min_f32, &args, 2)));
+                    assert_true(isnan(test_run(CANON_OP_reduce_max_f32, &args, 2)));
+                    x[at[j]] = save;
+                }
+                for (uint64_t i = 0; i < n; i++) /* min: +0 in the first piece, -0 in the last */
+                    x[i] = fabsf(x[i]) + 1.0f;
+                x[5] = 0.0f;
+                x[n - 3] = -0.0f;
+                assert_true(ref_bits(test_run(CANON_OP_reduce_min_f32, &args, 2)) ==
+                            ref_bits(-0.0f));
+                for (uint64_t i = 0; i < n; i++) /* max: -0 in the first piece, +0 in the last */
+                    x[i] = -x[i];
+                x[5] = -0.0f;
+                x[n - 3] = 0.0f;
+                assert_true(ref_bits(test_run(CANON_OP_reduce_max_f32, &args, 2)) ==
+                            ref_bits(0.0f));
+            }
+            free(x);
+        }
+    }
+    REF_OK(hg_set_backend(test_default_backend));
+}
+
+/* A JIT that fails inside the pieces: each piece falls back to the interpreter (counted),
+ * and the result is still one thread's. */
+static void test_piece_fallback(void **state) {
+    (void)state;
+    if (hg_set_backend("jit") != HG_OK)
+        skip(); /* a build without the JIT */
+    uint64_t seed = 5;
+    const uint64_t n = 2 * rt_par_min_n(canon_form(CANON_OP_tanh_f32)) + 333;
+    float *x = test_random(n, -3.0, 3.0, &seed);
+    float *y1 = test_random(n, 0.0, 1.0, &seed), *y2 = test_random(n, 0.0, 1.0, &seed);
+    REF_OK(hg_set_backend("interp"));
+    canon_args args = {.slot = {x, y1}, .n = n};
+    test_run(CANON_OP_tanh_f32, &args, 1);
+    REF_OK(hg_set_backend("jit"));
+    REF_OK(hg_cache_reset());
+    setenv("HOLOGRAM_JIT_FAIL", "1", 1);
+    args.slot[1] = y2;
+    test_run(CANON_OP_tanh_f32, &args, 2);
+    unsetenv("HOLOGRAM_JIT_FAIL");
+    hg_cache_stats stats;
+    REF_OK(hg_cache_stats_get(&stats));
+    assert_true(stats.fallbacks >= 2);
+    assert_memory_equal(y1, y2, n * sizeof *y1);
+    REF_OK(hg_set_backend(test_default_backend));
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+int main(void) {
+    if (hg_get_backend(&test_default_backend) != HG_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cutting),        cmocka_unit_test(test_maps_jit),
+        cmocka_unit_test(test_maps_interp),    cmocka_unit_test(test_map_reference),
+        cmocka_unit_test(test_reductions),     cmocka_unit_test(test_piece_fallback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
