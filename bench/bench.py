@@ -39,7 +39,7 @@ OPS_DEF = os.path.join(HERE, "..", "canon", "ops.def")
 FULL_SIZES = [16, 1 << 10, 1 << 16, 1 << 20, 1 << 24]
 QUICK_SIZES = [16, 1 << 16]
 FULL_SHAPES = [(s, s, s) for s in (16, 32, 64, 128, 256, 512, 1024)] + [
-    (4096, 64, 64), (64, 4096, 64), (1, 1024, 1024)]
+    (100, 100, 100), (4096, 64, 64), (64, 4096, 64), (1, 1024, 1024)]
 QUICK_SHAPES = [(16, 16, 16), (64, 64, 64)]
 FIELDS = ["kind", "op", "size", "m", "n", "k", "impl", "best_ns", "median_ns", "gbps",
           "gflops", "samples", "calls", "check", "note"]

@@ -162,7 +162,6 @@ typedef struct bench_stat {
     double best_ns, median_ns;
     int samples;
     uint64_t calls;                    /* calls per sample */
-    double per_call_ns;                /* calibration estimate */
     char check[48];
     char note[160];
     double t[BENCH_MAX_SAMPLES];
@@ -388,6 +387,7 @@ static int bench_parse_args(int argc, char **argv, bench_opts *o) {
     } else {
         for (size_t i = 0; i < sizeof full_squares / sizeof full_squares[0]; i++)
             bench_add_shape(o, full_squares[i], full_squares[i], full_squares[i]);
+        bench_add_shape(o, 100, 100, 100); /* not a multiple of any vector width */
         bench_add_shape(o, 4096, 64, 64);
         bench_add_shape(o, 64, 4096, 64);
         bench_add_shape(o, 1, 1024, 1024);
@@ -618,7 +618,6 @@ static int bench_prepare(bench_ctx *cx, const bench_case *bc, bench_impl impl, d
         }
     }
     t = fmax(t, 1.0);
-    st->per_call_ns = t;
     st->calls = t >= sample_ns ? 1 : (uint64_t)ceil(sample_ns / t);
     int nmin = t > 1e9 ? 1 : t > 1e8 ? 2 : quick ? 3 : 5;
     int nmax = quick ? 20 : BENCH_MAX_SAMPLES;

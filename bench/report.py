@@ -285,7 +285,8 @@ def plot(res, out_dir):
     if con:
         fig, axes = plt.subplots(1, len(con), figsize=(7 * len(con), 4.5), squeeze=False)
         for ax, op in zip(axes.flat, con):
-            squares = [s for s in res.sizes[op] if len(set(s.split("x"))) == 1]
+            squares = [s for s in res.sizes[op] if len(set(s.split("x"))) == 1
+                       and int(s.split("x")[0]) & (int(s.split("x")[0]) - 1) == 0]
             for impl, (label, color, style) in styles.items():
                 pts = []
                 for s in squares:
@@ -296,7 +297,7 @@ def plot(res, out_dir):
                 if pts:
                     ax.semilogx(*zip(*sorted(pts)), style, color=color, label=label, ms=4,
                                 base=2)
-            ax.set_title(f"{op}: square sizes (N)", fontsize=11)
+            ax.set_title(f"{op}: square power-of-two sizes (N)", fontsize=11)
             ax.set_xlabel("N")
             ax.set_ylabel("GFLOP/s (higher is better)")
             ax.grid(True, alpha=0.3)
@@ -325,9 +326,11 @@ def plot(res, out_dir):
         ax.set_xticklabels([o.replace("_f32", "") for o in ops], rotation=60, ha="right",
                            fontsize=8)
         ax.set_yscale("log")
+        top = max(max(comp["cold_compile"].values()), 10)
+        ax.set_ylim(top=top * 30)  # room for the legend above the bars
         ax.set_ylabel("ms (median, log scale)")
         ax.set_title("JIT compile and disk-cache load cost per op")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", ncol=4)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "compile.png"), dpi=80)
         plt.close(fig)

@@ -1183,6 +1183,16 @@ int main(void)
                     0, "jit"),
     };
     int failed = cmocka_run_group_tests_name("ops", tests, NULL, NULL);
+    hg_cache_stats cs;
+    if (hg_cache_stats_get(&cs) == HG_OK)
+        printf("kernel cache after the suite: %llu hits, %llu misses, %llu compiles "
+               "(%.1f ms), %llu disk loads (%.2f ms), %llu evictions, %llu entries, "
+               "%llu fallbacks\n",
+               (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+               (unsigned long long)cs.compiles, cs.compile_seconds * 1e3,
+               (unsigned long long)cs.disk_loads, cs.disk_load_seconds * 1e3,
+               (unsigned long long)cs.evictions, (unsigned long long)cs.entries,
+               (unsigned long long)cs.fallbacks);
     hg_clear_all_registries();
     return failed;
 }
