@@ -161,12 +161,20 @@ typedef struct {
                                            already applied to slot[0] */
 } canon_strided_shape;
 
+/* Floats of canon_args.scratch a CONTRACT kernel may use (the JIT's packed gemm: a
+ * 256 x 512 panel of B and a 256 x 12 stripe of A, 524 KiB + 12 KiB). */
+#define CANON_CONTRACT_SCRATCH_FLOATS (256u * 512u + 256u * 12u)
+
 typedef struct canon_args {
     float *slot[CANON_MAX_SLOTS];       /* RANGE: n elements each; may alias each other */
     float param[CANON_MAX_PARAMS];
     uint64_t n;                         /* RANGE length */
     canon_contract_shape contract;      /* CONTRACT stages */
     canon_strided_shape strided;        /* STRIDED stages */
+    /* CONTRACT: packing space for kernels, at least CANON_CONTRACT_SCRATCH_FLOATS floats,
+     * 64-byte aligned, used by one call at a time; engines that need none ignore it. */
+    float *scratch;
+    uint64_t scratch_floats;
 } canon_args;
 
 #endif /* CANON_H */

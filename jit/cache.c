@@ -329,6 +329,13 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
     if (args->strided.ndim > CANON_MAX_DIMS)
         return jit_fail(HG_ERR_COMPILE, err, err_cap, "jit_run: %u dimensions (at most %u)",
                         args->strided.ndim, CANON_MAX_DIMS);
+    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
+        if (p->stages[s].domain == CANON_DOM_CONTRACT &&
+            (!args->scratch || args->scratch_floats < CANON_CONTRACT_SCRATCH_FLOATS ||
+             (uintptr_t)args->scratch % 64 != 0))
+            return jit_fail(HG_ERR_NO_MEMORY, err, err_cap,
+                            "jit_run: a contraction needs canon_args.scratch (%u floats, "
+                            "64-byte aligned)", CANON_CONTRACT_SCRATCH_FLOATS);
     hg_status st = jit_session_get(err, err_cap);
     if (st != HG_OK)
         return st;

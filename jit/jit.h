@@ -23,7 +23,8 @@
  * output is a boundary buffer, else -1 (part of the cache key).
  * Returns HG_OK, or HG_ERR_COMPILE / HG_ERR_NO_MEMORY with a message in err[0..err_cap)
  * (NUL-terminated); on an error nothing was written to any slot, so the caller may run the
- * interpreter instead. */
+ * interpreter instead.  Programs with a CONTRACT stage need args->scratch: at least
+ * CANON_CONTRACT_SCRATCH_FLOATS floats, 64-byte aligned (HG_ERR_NO_MEMORY without it). */
 hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result, char *err, size_t err_cap);
 

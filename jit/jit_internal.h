@@ -134,6 +134,50 @@ LLVMValueRef jit_lower_eval(jit_lower_ctx *c, const jit_point *pt, uint32_t root
 /* Emits CONTRACT stage s of c->p (lower_contract.c); 0, or -1 with c->st set. */
 int jit_lower_contract(jit_lower_ctx *c, uint32_t s);
 
+/* IR helpers of the emitters (lower.c).  Loop-carried values are entry-block variables. */
+typedef struct {
+    LLVMValueRef var, step;
+    LLVMBasicBlockRef cond, exit;
+} jit_loop;
+
+/* Records "cannot lower what (a)" as c->st (the first error wins); returns -1. */
+int jit_lower_error(jit_lower_ctx *c, const char *what, unsigned a);
+/* The i64 constant v. */
+LLVMValueRef jit_i64(jit_lower_ctx *c, uint64_t v);
+/* The field of type ty at byte offset `off` of *args, loaded at the current position. */
+LLVMValueRef jit_field(jit_lower_ctx *c, size_t off, LLVMTypeRef ty);
+/* A shape value: constant v when `exact`, else the i64 field at offset `off` of *args. */
+LLVMValueRef jit_shape(jit_lower_ctx *c, int exact, uint64_t v, size_t off);
+/* A new entry-block variable of type ty, set to init at the current position. */
+LLVMValueRef jit_var(jit_lower_ctx *c, LLVMTypeRef ty, LLVMValueRef init);
+/* The value of variable `var` (of type ty) at the current position. */
+LLVMValueRef jit_get(jit_lower_ctx *c, LLVMValueRef var, LLVMTypeRef ty);
+/* Opens `for (i = start; i < end; i += step)` (unsigned i64); returns i inside the body. */
+LLVMValueRef jit_loop_begin(jit_lower_ctx *c, jit_loop *l, LLVMValueRef start,
+                            LLVMValueRef end, LLVMValueRef step);
+/* Closes a loop opened by jit_loop_begin; the builder continues after it. */
+void jit_loop_end(jit_lower_ctx *c, jit_loop *l);
+/* Run-time scalar v broadcast to w lanes (v itself when w == 1). */
+LLVMValueRef jit_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w);
+/* &base[index] for a float pointer base. */
+LLVMValueRef jit_elem(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index);
+/* w floats at ptr (a vector when w > 1), `align` bytes aligned. */
+LLVMValueRef jit_load(jit_lower_ctx *c, LLVMValueRef ptr, unsigned w, unsigned align);
+/* Stores v (float or float vector) to ptr, `align` bytes aligned. */
+void jit_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef ptr, unsigned align);
+/* Calls memory intrinsic `name` overloaded on (vector type vt, pointer(s) type pty). */
+LLVMValueRef jit_mem_call(jit_lower_ctx *c, const char *name, LLVMTypeRef vt, LLVMTypeRef pty,
+                          LLVMValueRef *args, unsigned n);
+/* The w floats at ptr where `mask` (<w x i1>) is set, zeros elsewhere; memory of lanes
+ * masked off is never touched.  mask NULL: a plain load of all w. */
+LLVMValueRef jit_masked_load(jit_lower_ctx *c, LLVMValueRef ptr, unsigned w, LLVMValueRef mask,
+                             unsigned align);
+/* Stores the lanes of v where `mask` is set (NULL: all) to ptr. */
+void jit_masked_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef mask,
+                      unsigned align);
+/* acc + v for a sum sink: reassociable, and contractable with a product feeding it. */
+LLVMValueRef jit_sum_add(jit_lower_ctx *c, LLVMValueRef acc, LLVMValueRef v);
+
 /* Element count of `v` (1 for a scalar). */
 unsigned jit_width(LLVMValueRef v);
 /* The float32 constant c, or a vector of w copies of it. */

@@ -30,11 +30,6 @@
 #define JIT_UNROLL 4   /* vectors per main-loop iteration of cheap RANGE expressions */
 #define JIT_UNROLL_MAX_NODES 8 /* "cheap": a root below this node index, no exp/log/tanh/div */
 
-typedef struct {
-    LLVMValueRef var, step;
-    LLVMBasicBlockRef cond, exit;
-} jit_loop;
-
 /* Records a lowering error (first one wins); returns NULL for use in value emitters. */
 static LLVMValueRef lw_fail(jit_lower_ctx *c, const char *what, unsigned a) {
     if (c->st == HG_OK)
@@ -42,13 +37,12 @@ static LLVMValueRef lw_fail(jit_lower_ctx *c, const char *what, unsigned a) {
     return NULL;
 }
 
-/* lw_fail for emitters that return 0 / -1. */
-static int lw_error(jit_lower_ctx *c, const char *what, unsigned a) {
+int jit_lower_error(jit_lower_ctx *c, const char *what, unsigned a) {
     lw_fail(c, what, a);
     return -1;
 }
 
-static LLVMValueRef lw_i64(jit_lower_ctx *c, uint64_t v) {
+LLVMValueRef jit_i64(jit_lower_ctx *c, uint64_t v) {
     return LLVMConstInt(c->ir.i64, v, 0);
 }
 
@@ -57,57 +51,51 @@ static LLVMTypeRef lw_vt(LLVMTypeRef elem, unsigned w) {
     return w == 1 ? elem : LLVMVectorType(elem, w);
 }
 
-/* Loads a field of type ty at byte offset `off` of *args. */
-static LLVMValueRef lw_field(jit_lower_ctx *c, size_t off, LLVMTypeRef ty) {
-    LLVMValueRef idx = lw_i64(c, off);
+LLVMValueRef jit_field(jit_lower_ctx *c, size_t off, LLVMTypeRef ty) {
+    LLVMValueRef idx = jit_i64(c, off);
     LLVMValueRef ptr = LLVMBuildInBoundsGEP2(c->ir.b, c->i8, c->args, &idx, 1, "");
     return LLVMBuildLoad2(c->ir.b, ty, ptr, "");
 }
 
-/* A shape value: the key's constant when specialized exactly, else read from args. */
-static LLVMValueRef lw_shape(jit_lower_ctx *c, int exact, uint64_t v, size_t off) {
-    return exact ? lw_i64(c, v) : lw_field(c, off, c->ir.i64);
+LLVMValueRef jit_shape(jit_lower_ctx *c, int exact, uint64_t v, size_t off) {
+    return exact ? jit_i64(c, v) : jit_field(c, off, c->ir.i64);
 }
 
-/* A new entry-block variable of type ty, set to init at the current position. */
-static LLVMValueRef lw_var(jit_lower_ctx *c, LLVMTypeRef ty, LLVMValueRef init) {
+LLVMValueRef jit_var(jit_lower_ctx *c, LLVMTypeRef ty, LLVMValueRef init) {
     LLVMValueRef v = LLVMBuildAlloca(c->alloca_b, ty, "");
     LLVMBuildStore(c->ir.b, init, v);
     return v;
 }
 
-static LLVMValueRef lw_get(jit_lower_ctx *c, LLVMValueRef var, LLVMTypeRef ty) {
+LLVMValueRef jit_get(jit_lower_ctx *c, LLVMValueRef var, LLVMTypeRef ty) {
     return LLVMBuildLoad2(c->ir.b, ty, var, "");
 }
 
-/* Opens `for (i = start; i < end; i += step)` (unsigned); returns i inside the body. */
-static LLVMValueRef lw_loop_begin(jit_lower_ctx *c, jit_loop *l, LLVMValueRef start,
-                                  LLVMValueRef end, LLVMValueRef step) {
+LLVMValueRef jit_loop_begin(jit_lower_ctx *c, jit_loop *l, LLVMValueRef start,
+                            LLVMValueRef end, LLVMValueRef step) {
     LLVMBuilderRef b = c->ir.b;
-    l->var = lw_var(c, c->ir.i64, start);
+    l->var = jit_var(c, c->ir.i64, start);
     l->step = step;
     l->cond = LLVMAppendBasicBlockInContext(c->ir.ctx, c->fn, "loop");
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ir.ctx, c->fn, "body");
     l->exit = LLVMAppendBasicBlockInContext(c->ir.ctx, c->fn, "done");
     LLVMBuildBr(b, l->cond);
     LLVMPositionBuilderAtEnd(b, l->cond);
-    LLVMValueRef i = lw_get(c, l->var, c->ir.i64);
+    LLVMValueRef i = jit_get(c, l->var, c->ir.i64);
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntULT, i, end, ""), body, l->exit);
     LLVMPositionBuilderAtEnd(b, body);
     return i;
 }
 
-/* Closes a loop opened by lw_loop_begin; the builder continues after it. */
-static void lw_loop_end(jit_lower_ctx *c, jit_loop *l) {
+void jit_loop_end(jit_lower_ctx *c, jit_loop *l) {
     LLVMBuilderRef b = c->ir.b;
-    LLVMValueRef i = lw_get(c, l->var, c->ir.i64);
+    LLVMValueRef i = jit_get(c, l->var, c->ir.i64);
     LLVMBuildStore(b, LLVMBuildAdd(b, i, l->step, ""), l->var);
     LLVMBuildBr(b, l->cond);
     LLVMPositionBuilderAtEnd(b, l->exit);
 }
 
-/* A run-time scalar broadcast to w lanes. */
-static LLVMValueRef lw_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w) {
+LLVMValueRef jit_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w) {
     if (w == 1)
         return v;
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), w);
@@ -117,49 +105,46 @@ static LLVMValueRef lw_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w) {
                                   LLVMConstNull(LLVMVectorType(c->ir.i32, w)), "");
 }
 
-/* Pointer to element `index` of float array `base`. */
-static LLVMValueRef lw_elem(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index) {
+LLVMValueRef jit_elem(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index) {
     return LLVMBuildInBoundsGEP2(c->ir.b, c->ir.f32, base, &index, 1, "");
 }
 
-/* w floats (a vector when w > 1) at base[index]; only float alignment is assumed. */
-static LLVMValueRef lw_load(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index,
-                            unsigned w) {
-    LLVMValueRef v = LLVMBuildLoad2(c->ir.b, lw_vt(c->ir.f32, w), lw_elem(c, base, index), "");
-    LLVMSetAlignment(v, 4);
+LLVMValueRef jit_load(jit_lower_ctx *c, LLVMValueRef ptr, unsigned w, unsigned align) {
+    LLVMValueRef v = LLVMBuildLoad2(c->ir.b, lw_vt(c->ir.f32, w), ptr, "");
+    LLVMSetAlignment(v, align);
     return v;
 }
 
-static void lw_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index) {
-    LLVMValueRef s = LLVMBuildStore(c->ir.b, v, lw_elem(c, base, index));
-    LLVMSetAlignment(s, 4);
+void jit_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef ptr, unsigned align) {
+    LLVMSetAlignment(LLVMBuildStore(c->ir.b, v, ptr), align);
 }
 
-/* Calls intrinsic `name` overloaded on a vector type and the pointer type. */
-static LLVMValueRef lw_masked_call(jit_lower_ctx *c, const char *name, LLVMTypeRef vt,
-                                   LLVMValueRef *args, unsigned n) {
+LLVMValueRef jit_mem_call(jit_lower_ctx *c, const char *name, LLVMTypeRef vt, LLVMTypeRef pty,
+                          LLVMValueRef *args, unsigned n) {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMTypeRef tys[2] = {vt, c->ir.ptr};
+    LLVMTypeRef tys[2] = {vt, pty};
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->ir.mod, id, tys, 2);
     return LLVMBuildCall2(c->ir.b, LLVMIntrinsicGetType(c->ir.ctx, id, tys, 2), fn, args, n,
                           "");
 }
 
-/* The lanes of `mask` of the vector at base[index] (llvm.masked.load; others 0): memory
- * beyond the masked-off lanes is never touched (AVX-512 masked moves). */
-static LLVMValueRef lw_masked_load(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index,
-                                   LLVMValueRef mask) {
-    LLVMTypeRef vt = LLVMVectorType(c->ir.f32, jit_width(mask));
-    LLVMValueRef args[4] = {lw_elem(c, base, index), LLVMConstInt(c->ir.i32, 4, 0), mask,
-                            LLVMConstNull(vt)};
-    return lw_masked_call(c, "llvm.masked.load", vt, args, 4);
+LLVMValueRef jit_masked_load(jit_lower_ctx *c, LLVMValueRef ptr, unsigned w, LLVMValueRef mask,
+                             unsigned align) {
+    if (!mask)
+        return jit_load(c, ptr, w, align);
+    LLVMTypeRef vt = LLVMVectorType(c->ir.f32, w);
+    LLVMValueRef args[4] = {ptr, LLVMConstInt(c->ir.i32, align, 0), mask, LLVMConstNull(vt)};
+    return jit_mem_call(c, "llvm.masked.load", vt, c->ir.ptr, args, 4);
 }
 
-/* Stores the lanes of `mask` of v to base[index] (llvm.masked.store). */
-static void lw_masked_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef base,
-                            LLVMValueRef index, LLVMValueRef mask) {
-    LLVMValueRef args[4] = {v, lw_elem(c, base, index), LLVMConstInt(c->ir.i32, 4, 0), mask};
-    lw_masked_call(c, "llvm.masked.store", LLVMTypeOf(v), args, 4);
+void jit_masked_store(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef mask,
+                      unsigned align) {
+    if (!mask) {
+        jit_store(c, v, ptr, align);
+        return;
+    }
+    LLVMValueRef args[4] = {v, ptr, LLVMConstInt(c->ir.i32, align, 0), mask};
+    jit_mem_call(c, "llvm.masked.store", LLVMTypeOf(v), c->ir.ptr, args, 4);
 }
 
 /* Binary float intrinsic (llvm.minimum, llvm.maximum) on a and b. */
@@ -193,15 +178,14 @@ static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
         if (nd->arg < CANON_MAX_SLOTS && pt->loaded[nd->arg])
             v = pt->loaded[nd->arg];
         else if (pt->index && nd->arg < c->p->n_slots)
-            v = pt->mask ? lw_masked_load(c, c->slot[nd->arg], pt->index, pt->mask)
-                         : lw_load(c, c->slot[nd->arg], pt->index, w);
+            v = jit_masked_load(c, jit_elem(c, c->slot[nd->arg], pt->index), w, pt->mask, 4);
         else
             return lw_fail(c, "a LOAD of a slot this domain does not provide", nd->arg);
         break;
     case CANON_PARAM:
         if (nd->arg >= c->p->n_params || nd->arg >= CANON_MAX_PARAMS)
             return lw_fail(c, "a PARAM beyond the program's parameters", nd->arg);
-        v = lw_splat(c, c->param[nd->arg], w);
+        v = jit_splat(c, c->param[nd->arg], w);
         break;
     case CANON_CONST:
         v = jit_fconst(&c->ir, nd->value, w);
@@ -209,12 +193,12 @@ static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
     case CANON_ACC:
         if (nd->arg >= CANON_MAX_STAGES || !c->acc[nd->arg])
             return lw_fail(c, "an ACC of a stage without an earlier scalar", nd->arg);
-        v = lw_splat(c, c->acc[nd->arg], w);
+        v = jit_splat(c, c->acc[nd->arg], w);
         break;
     case CANON_LEN:
         if (!c->len_f)
             return lw_fail(c, "LEN outside a RANGE program", i);
-        v = lw_splat(c, c->len_f, w);
+        v = jit_splat(c, c->len_f, w);
         break;
     case CANON_NEG:
         v = LLVMBuildFNeg(b, x[0], "");
@@ -259,8 +243,7 @@ LLVMValueRef jit_lower_eval(jit_lower_ctx *c, const jit_point *pt, uint32_t root
     return lw_node(c, pt, root);
 }
 
-/* An fadd for a sum sink: reassociable (and contractable with a product feeding it). */
-static LLVMValueRef lw_sum_add(jit_lower_ctx *c, LLVMValueRef a, LLVMValueRef v) {
+LLVMValueRef jit_sum_add(jit_lower_ctx *c, LLVMValueRef a, LLVMValueRef v) {
     if (LLVMIsAInstruction(v) && LLVMGetInstructionOpcode(v) == LLVMFMul)
         LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
     LLVMValueRef s = LLVMBuildFAdd(c->ir.b, a, v, "");
@@ -293,10 +276,7 @@ static LLVMValueRef lw_range_point(jit_lower_ctx *c, const canon_stage *st,
         LLVMValueRef dst = lw_store_slot(c, st->store_slot);
         if (!dst)
             return NULL;
-        if (mask)
-            lw_masked_store(c, v, dst, index, mask);
-        else
-            lw_store(c, v, dst, index);
+        jit_masked_store(c, v, jit_elem(c, dst, index), mask, 4);
     }
     return v;
 }
@@ -319,10 +299,10 @@ static unsigned lw_unroll(const jit_lower_ctx *c, const canon_stage *st) {
  * of an integer, as <JIT_VW x i1> (scalar work only, a mask register on AVX-512). */
 static LLVMValueRef lw_tail_mask(jit_lower_ctx *c, LLVMValueRef i) {
     LLVMBuilderRef b = c->ir.b;
-    LLVMValueRef lim[2] = {LLVMBuildSub(b, c->n, i, ""), lw_i64(c, JIT_VW)};
+    LLVMValueRef lim[2] = {LLVMBuildSub(b, c->n, i, ""), jit_i64(c, JIT_VW)};
     LLVMValueRef rem = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
-    LLVMValueRef bits = LLVMBuildShl(b, lw_i64(c, 1), rem, "");
-    bits = LLVMBuildSub(b, bits, lw_i64(c, 1), "");
+    LLVMValueRef bits = LLVMBuildShl(b, jit_i64(c, 1), rem, "");
+    bits = LLVMBuildSub(b, bits, jit_i64(c, 1), "");
     bits = LLVMBuildTrunc(b, bits, LLVMIntTypeInContext(c->ir.ctx, JIT_VW), "");
     return LLVMBuildBitCast(b, bits, LLVMVectorType(c->ir.i1, JIT_VW), "tail");
 }
@@ -346,13 +326,13 @@ static void lw_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef
     if (k->red == CANON_RED_SUM) {
         if (mask)
             v = LLVMBuildSelect(b, mask, v, jit_fconst(&c->ir, 0.0f, JIT_VW), "");
-        LLVMBuildStore(b, lw_sum_add(c, lw_get(c, k->sum[u], k->vt), v), k->sum[u]);
+        LLVMBuildStore(b, jit_sum_add(c, jit_get(c, k->sum[u], k->vt), v), k->sum[u]);
         return;
     }
     if (k->red != CANON_RED_MIN && k->red != CANON_RED_MAX)
         return;
     int is_min = k->red == CANON_RED_MIN;
-    LLVMValueRef ext = lw_get(c, k->ext[u], k->vt);
+    LLVMValueRef ext = jit_get(c, k->ext[u], k->vt);
     LLVMValueRef better = LLVMBuildFCmp(b, is_min ? LLVMRealOLT : LLVMRealOGT, v, ext, "");
     LLVMValueRef uno = LLVMBuildFCmp(b, LLVMRealUNO, v, v, "");
     LLVMValueRef bits = LLVMBuildBitCast(b, v, k->it, "");
@@ -363,8 +343,8 @@ static void lw_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef
                                "");
     }
     LLVMBuildStore(b, LLVMBuildSelect(b, better, v, ext, ""), k->ext[u]);
-    LLVMBuildStore(b, LLVMBuildOr(b, lw_get(c, k->nan[u], k->mt), uno, ""), k->nan[u]);
-    LLVMValueRef acc = lw_get(c, k->bits[u], k->it);
+    LLVMBuildStore(b, LLVMBuildOr(b, jit_get(c, k->nan[u], k->mt), uno, ""), k->nan[u]);
+    LLVMValueRef acc = jit_get(c, k->bits[u], k->it);
     LLVMBuildStore(b, is_min ? LLVMBuildOr(b, acc, bits, "") : LLVMBuildAnd(b, acc, bits, ""),
                    k->bits[u]);
 }
@@ -384,12 +364,12 @@ static LLVMValueRef lw_ordered(jit_lower_ctx *c, canon_reduce red, LLVMValueRef 
 static LLVMValueRef lw_minmax_result(jit_lower_ctx *c, jit_sink *k, unsigned U) {
     LLVMBuilderRef b = c->ir.b;
     int is_min = k->red == CANON_RED_MIN;
-    LLVMValueRef ext = lw_get(c, k->ext[0], k->vt), nan = lw_get(c, k->nan[0], k->mt);
-    LLVMValueRef bits = lw_get(c, k->bits[0], k->it);
+    LLVMValueRef ext = jit_get(c, k->ext[0], k->vt), nan = jit_get(c, k->nan[0], k->mt);
+    LLVMValueRef bits = jit_get(c, k->bits[0], k->it);
     for (unsigned u = 1; u < U; u++) {
-        ext = lw_ordered(c, k->red, ext, lw_get(c, k->ext[u], k->vt));
-        nan = LLVMBuildOr(b, nan, lw_get(c, k->nan[u], k->mt), "");
-        LLVMValueRef bu = lw_get(c, k->bits[u], k->it);
+        ext = lw_ordered(c, k->red, ext, jit_get(c, k->ext[u], k->vt));
+        nan = LLVMBuildOr(b, nan, jit_get(c, k->nan[u], k->mt), "");
+        LLVMValueRef bu = jit_get(c, k->bits[u], k->it);
         bits = is_min ? LLVMBuildOr(b, bits, bu, "") : LLVMBuildAnd(b, bits, bu, "");
     }
     for (unsigned w = JIT_VW / 2; w >= 1; w /= 2) { /* halving tree of ordered extremes */
@@ -420,16 +400,16 @@ static LLVMValueRef lw_minmax_result(jit_lower_ctx *c, jit_sink *k, unsigned U) 
 static int lw_range_loop(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
                          LLVMValueRef start, LLVMValueRef end, unsigned U, int masked) {
     jit_loop l;
-    LLVMValueRef i = lw_loop_begin(c, &l, start, end, lw_i64(c, (uint64_t)U * JIT_VW));
+    LLVMValueRef i = jit_loop_begin(c, &l, start, end, jit_i64(c, (uint64_t)U * JIT_VW));
     LLVMValueRef mask = masked ? lw_tail_mask(c, i) : NULL;
     for (unsigned u = 0; u < U; u++) {
-        LLVMValueRef at = u ? LLVMBuildAdd(c->ir.b, i, lw_i64(c, (uint64_t)u * JIT_VW), "") : i;
+        LLVMValueRef at = u ? LLVMBuildAdd(c->ir.b, i, jit_i64(c, (uint64_t)u * JIT_VW), "") : i;
         LLVMValueRef v = lw_range_point(c, st, at, JIT_VW, mask);
         if (!v)
             return -1;
         lw_sink_step(c, k, u, v, mask);
     }
-    lw_loop_end(c, &l);
+    jit_loop_end(c, &l);
     return 0;
 }
 
@@ -440,19 +420,19 @@ static int lw_sum_blocks(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
                          LLVMValueRef dacc) {
     LLVMBuilderRef b = c->ir.b;
     jit_loop lb;
-    LLVMValueRef b0 = lw_loop_begin(c, &lb, start, end, lw_i64(c, JIT_SUM_BLOCK));
-    LLVMValueRef lim[2] = {LLVMBuildAdd(b, b0, lw_i64(c, JIT_SUM_BLOCK), ""), end};
+    LLVMValueRef b0 = jit_loop_begin(c, &lb, start, end, jit_i64(c, JIT_SUM_BLOCK));
+    LLVMValueRef lim[2] = {LLVMBuildAdd(b, b0, jit_i64(c, JIT_SUM_BLOCK), ""), end};
     LLVMValueRef bend = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
     for (unsigned u = 0; u < U; u++)
         LLVMBuildStore(b, jit_fconst(&c->ir, 0.0f, JIT_VW), k->sum[u]);
     if (lw_range_loop(c, st, k, b0, bend, U, masked))
         return -1;
-    LLVMValueRef part = lw_get(c, k->sum[0], k->vt);
+    LLVMValueRef part = jit_get(c, k->sum[0], k->vt);
     for (unsigned u = 1; u < U; u++)
-        part = lw_sum_add(c, part, lw_get(c, k->sum[u], k->vt));
-    LLVMValueRef d = LLVMBuildFAdd(b, lw_get(c, dacc, c->ir.f64), lw_fold_sum(c, part), "");
+        part = jit_sum_add(c, part, jit_get(c, k->sum[u], k->vt));
+    LLVMValueRef d = LLVMBuildFAdd(b, jit_get(c, dacc, c->ir.f64), lw_fold_sum(c, part), "");
     LLVMBuildStore(b, d, dacc);
-    lw_loop_end(c, &lb);
+    jit_loop_end(c, &lb);
     return 0;
 }
 
@@ -462,31 +442,31 @@ static int lw_sum_blocks(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
 static int lw_range(jit_lower_ctx *c, uint32_t s) {
     const canon_stage *st = &c->p->stages[s];
     if (st->reduce > CANON_RED_MAX)
-        return lw_error(c, "a reduction kind", st->reduce);
+        return jit_lower_error(c, "a reduction kind", st->reduce);
     unsigned U = lw_unroll(c, st);
-    LLVMValueRef zero = lw_i64(c, 0);
+    LLVMValueRef zero = jit_i64(c, 0);
     LLVMValueRef nmain =
-        LLVMBuildAnd(c->ir.b, c->n, lw_i64(c, ~((uint64_t)U * JIT_VW - 1)), "nmain");
+        LLVMBuildAnd(c->ir.b, c->n, jit_i64(c, ~((uint64_t)U * JIT_VW - 1)), "nmain");
     jit_sink k = {.red = st->reduce,
                   .vt = LLVMVectorType(c->ir.f32, JIT_VW),
                   .mt = LLVMVectorType(c->ir.i1, JIT_VW),
                   .it = LLVMVectorType(c->ir.i32, JIT_VW)};
     if (st->reduce == CANON_RED_SUM) {
-        LLVMValueRef dacc = lw_var(c, c->ir.f64, LLVMConstReal(c->ir.f64, 0.0));
+        LLVMValueRef dacc = jit_var(c, c->ir.f64, LLVMConstReal(c->ir.f64, 0.0));
         for (unsigned u = 0; u < U; u++)
-            k.sum[u] = lw_var(c, k.vt, jit_fconst(&c->ir, 0.0f, JIT_VW));
+            k.sum[u] = jit_var(c, k.vt, jit_fconst(&c->ir, 0.0f, JIT_VW));
         if (lw_sum_blocks(c, st, &k, zero, nmain, U, 0, dacc) ||
             lw_sum_blocks(c, st, &k, nmain, c->n, 1, 1, dacc))
             return -1;
-        c->acc[s] = LLVMBuildFPTrunc(c->ir.b, lw_get(c, dacc, c->ir.f64), c->ir.f32, "sum");
+        c->acc[s] = LLVMBuildFPTrunc(c->ir.b, jit_get(c, dacc, c->ir.f64), c->ir.f32, "sum");
         return 0;
     }
     if (st->reduce != CANON_RED_NONE) {
         int is_min = st->reduce == CANON_RED_MIN;
         for (unsigned u = 0; u < U; u++) {
-            k.ext[u] = lw_var(c, k.vt, jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW));
-            k.nan[u] = lw_var(c, k.mt, LLVMConstNull(k.mt));
-            k.bits[u] = lw_var(c, k.it, jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW));
+            k.ext[u] = jit_var(c, k.vt, jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW));
+            k.nan[u] = jit_var(c, k.mt, LLVMConstNull(k.mt));
+            k.bits[u] = jit_var(c, k.it, jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW));
         }
     }
     if (lw_range_loop(c, st, &k, zero, nmain, U, 0) ||
@@ -504,26 +484,26 @@ static int lw_strided_dim(jit_lower_ctx *c, const canon_stage *st, uint32_t d, u
     int exact = c->key->spec == JIT_SPEC_STRIDED_EXACT;
     const uint64_t *v = c->key->v;
     size_t base = offsetof(canon_args, strided);
-    LLVMValueRef extent = lw_shape(c, exact, v[1 + d],
+    LLVMValueRef extent = jit_shape(c, exact, v[1 + d],
                                    base + offsetof(canon_strided_shape, shape) + 8 * d);
-    LLVMValueRef stride = lw_shape(c, exact, v[1 + ndim + d],
+    LLVMValueRef stride = jit_shape(c, exact, v[1 + ndim + d],
                                    base + offsetof(canon_strided_shape, stride) + 8 * d);
     jit_loop l;
-    LLVMValueRef idx = lw_loop_begin(c, &l, lw_i64(c, 0), extent, lw_i64(c, 1));
+    LLVMValueRef idx = jit_loop_begin(c, &l, jit_i64(c, 0), extent, jit_i64(c, 1));
     LLVMValueRef o = LLVMBuildAdd(b, off, LLVMBuildMul(b, idx, stride, ""), "");
     if (d + 1 < ndim) {
         if (lw_strided_dim(c, st, d + 1, ndim, o, flat, dst))
             return -1;
     } else {
-        jit_point pt = {.w = 1, .loaded = {lw_load(c, c->slot[0], o, 1)}};
+        jit_point pt = {.w = 1, .loaded = {jit_load(c, jit_elem(c, c->slot[0], o), 1, 4)}};
         LLVMValueRef val = jit_lower_eval(c, &pt, st->root);
         if (!val)
             return -1;
-        LLVMValueRef f = lw_get(c, flat, c->ir.i64);
-        lw_store(c, val, dst, f);
-        LLVMBuildStore(b, LLVMBuildAdd(b, f, lw_i64(c, 1), ""), flat);
+        LLVMValueRef f = jit_get(c, flat, c->ir.i64);
+        jit_store(c, val, jit_elem(c, dst, f), 4);
+        LLVMBuildStore(b, LLVMBuildAdd(b, f, jit_i64(c, 1), ""), flat);
     }
-    lw_loop_end(c, &l);
+    jit_loop_end(c, &l);
     return 0;
 }
 
@@ -535,15 +515,15 @@ static int lw_strided(jit_lower_ctx *c, uint32_t s) {
     if (!dst || c->p->n_slots < 1)
         return -1;
     if (ndim == 0) {
-        jit_point pt = {.w = 1, .loaded = {lw_load(c, c->slot[0], lw_i64(c, 0), 1)}};
+        jit_point pt = {.w = 1, .loaded = {jit_load(c, c->slot[0], 1, 4)}};
         LLVMValueRef val = jit_lower_eval(c, &pt, st->root);
         if (!val)
             return -1;
-        lw_store(c, val, dst, lw_i64(c, 0));
+        jit_store(c, val, dst, 4);
         return 0;
     }
-    LLVMValueRef flat = lw_var(c, c->ir.i64, lw_i64(c, 0));
-    return lw_strided_dim(c, st, 0, ndim, lw_i64(c, 0), flat, dst);
+    LLVMValueRef flat = jit_var(c, c->ir.i64, jit_i64(c, 0));
+    return lw_strided_dim(c, st, 0, ndim, jit_i64(c, 0), flat, dst);
 }
 
 /* SCALAR stage s: the expression once, as the stage's scalar. */
@@ -556,11 +536,11 @@ static int lw_scalar(jit_lower_ctx *c, uint32_t s) {
 /* Entry block contents: slots, parameters and the RANGE length from args. */
 static void lw_prologue(jit_lower_ctx *c) {
     for (uint32_t s = 0; s < c->p->n_slots && s < CANON_MAX_SLOTS; s++)
-        c->slot[s] = lw_field(c, offsetof(canon_args, slot) + s * sizeof(float *), c->ir.ptr);
+        c->slot[s] = jit_field(c, offsetof(canon_args, slot) + s * sizeof(float *), c->ir.ptr);
     for (uint32_t s = 0; s < c->p->n_params && s < CANON_MAX_PARAMS; s++)
-        c->param[s] = lw_field(c, offsetof(canon_args, param) + s * sizeof(float), c->ir.f32);
+        c->param[s] = jit_field(c, offsetof(canon_args, param) + s * sizeof(float), c->ir.f32);
     if (c->key->spec == JIT_SPEC_RANGE_EXACT || c->key->spec == JIT_SPEC_RANGE_ANY) {
-        c->n = lw_shape(c, c->key->spec == JIT_SPEC_RANGE_EXACT, c->key->v[0],
+        c->n = jit_shape(c, c->key->spec == JIT_SPEC_RANGE_EXACT, c->key->v[0],
                         offsetof(canon_args, n));
         c->len_f = LLVMBuildUIToFP(c->ir.b, c->n, c->ir.f32, "len");
     }
@@ -571,12 +551,12 @@ static int lw_body(jit_lower_ctx *c) {
     const canon_program *p = c->p;
     if (p->n_stages > CANON_MAX_STAGES || p->n_slots > CANON_MAX_SLOTS ||
         p->n_params > CANON_MAX_PARAMS)
-        return lw_error(c, "a program beyond the layout limits", p->n_stages);
+        return jit_lower_error(c, "a program beyond the layout limits", p->n_stages);
     for (uint32_t s = 0; s < p->n_stages; s++) {
         int rc;
         switch (p->stages[s].domain) {
         case CANON_DOM_RANGE:
-            rc = c->n ? lw_range(c, s) : lw_error(c, "a RANGE stage in this program", s);
+            rc = c->n ? lw_range(c, s) : jit_lower_error(c, "a RANGE stage in this program", s);
             break;
         case CANON_DOM_SCALAR:
             rc = lw_scalar(c, s);
@@ -584,22 +564,22 @@ static int lw_body(jit_lower_ctx *c) {
         case CANON_DOM_CONTRACT:
             rc = c->key->spec == JIT_SPEC_CONTRACT_EXACT || c->key->spec == JIT_SPEC_CONTRACT_ANY
                      ? jit_lower_contract(c, s)
-                     : lw_error(c, "a CONTRACT stage in this program", s);
+                     : jit_lower_error(c, "a CONTRACT stage in this program", s);
             break;
         case CANON_DOM_STRIDED:
             rc = c->key->spec == JIT_SPEC_STRIDED_EXACT || c->key->spec == JIT_SPEC_STRIDED_ANY
                      ? lw_strided(c, s)
-                     : lw_error(c, "a STRIDED stage in this program", s);
+                     : jit_lower_error(c, "a STRIDED stage in this program", s);
             break;
         default:
-            rc = lw_error(c, "a stage domain", p->stages[s].domain);
+            rc = jit_lower_error(c, "a stage domain", p->stages[s].domain);
         }
         if (rc)
             return -1;
     }
     if (p->result_stage != CANON_NONE) {
         if (p->result_stage >= CANON_MAX_STAGES || !c->acc[p->result_stage])
-            return lw_error(c, "a result stage without a scalar", p->result_stage);
+            return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
         LLVMBuildStore(c->ir.b, c->acc[p->result_stage], c->result);
     }
     LLVMBuildRetVoid(c->ir.b);

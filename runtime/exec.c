@@ -6,6 +6,10 @@
  *   (runtime/parallel.c), each piece:
  *     backend "jit"    → jit_run; on error → fallbacks += 1 → interp_run
  *     backend "interp" → interp_run
+ *   A CONTRACT program on the JIT gets the piece's thread's scratch (canon_args.scratch):
+ *   one 64-byte aligned block per thread, allocated at its first contraction, reused by
+ *   every later one and freed at thread exit; when it cannot be allocated the op fails
+ *   with HG_ERR_NO_MEMORY.
  *
  * The backend is process-wide: HOLOGRAM_BACKEND is read once ("jit" or "interp"; any
  * other value makes every op fail, naming the value, until hg_set_backend picks a valid
@@ -173,11 +177,41 @@ static const char *rt_op_name(const canon_program *p) {
     return info ? info->name : "program";
 }
 
+#ifdef HG_WITH_JIT
+static pthread_once_t rt_scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t rt_scratch_key; /* owns each thread's scratch: freed at thread exit */
+static bool rt_scratch_key_ok;
+static _Thread_local float *rt_scratch_mine; /* this thread's scratch, for the fast path */
+
+/* Creates rt_scratch_key (once per process). */
+static void rt_scratch_key_make(void) {
+    rt_scratch_key_ok = pthread_key_create(&rt_scratch_key, free) == 0;
+}
+
+/* This thread's CANON_CONTRACT_SCRATCH_FLOATS floats, 64-byte aligned, allocated on the
+ * thread's first call; NULL when out of memory. */
+static float *rt_scratch(void) {
+    if (rt_scratch_mine)
+        return rt_scratch_mine;
+    pthread_once(&rt_scratch_once, rt_scratch_key_make);
+    if (!rt_scratch_key_ok)
+        return NULL;
+    float *s = aligned_alloc(64, CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float));
+    if (s && pthread_setspecific(rt_scratch_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    rt_scratch_mine = s;
+    return s;
+}
+#endif
+
 /* What a piece of rt_exec needs besides its arguments. */
 typedef struct {
     const canon_program *p;
     int backend;
     int boundary_class;
+    bool contract; /* p has a CONTRACT stage: JIT kernels get scratch */
 } rt_exec_ctx;
 
 /* Runs c->p on args on c->backend, the interpreter after a JIT failure (counted); on error
@@ -187,6 +221,18 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
     const rt_exec_ctx *c = ctx;
 #ifdef HG_WITH_JIT
     if (c->backend == RT_BACKEND_JIT) {
+        canon_args with_scratch;
+        if (c->contract) {
+            with_scratch = *args;
+            with_scratch.scratch = rt_scratch();
+            with_scratch.scratch_floats = CANON_CONTRACT_SCRATCH_FLOATS;
+            if (!with_scratch.scratch) {
+                snprintf(err, err_cap, "%s: no memory for the %zu KiB contraction scratch",
+                         rt_op_name(c->p), CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float) / 1024);
+                return HG_ERR_NO_MEMORY;
+            }
+            args = &with_scratch;
+        }
         if (jit_run(c->p, args, c->boundary_class, result, err, err_cap) == HG_OK)
             return HG_OK;
         atomic_fetch_add(&rt_fallbacks, 1);
@@ -203,10 +249,12 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
  * rt_par_try finds it worthwhile. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result) {
-    rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class};
+    rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class, false};
     hg_status st = rt_backend_current(&c.backend);
     if (st != HG_OK)
         return st;
+    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
+        c.contract |= p->stages[s].domain == CANON_DOM_CONTRACT;
     if (rt_dump_canon)
         rt_dump_once(p);
     char err[256];

@@ -218,8 +218,8 @@ hg_status hg_buffer_cleanup(uint64_t buffer) {
     rt_buffer *b;
     hg_status st = rt_get_buffer(buffer, &b);
     if (st == HG_OK && b->views > 0)
-        st = rt_error(HG_ERR_BUSY, "buffer 0x%016llx is viewed by %u tensors",
-                      (unsigned long long)buffer, (unsigned)b->views);
+        st = rt_error(HG_ERR_BUSY, "buffer 0x%016llx is viewed by %u tensor%s",
+                      (unsigned long long)buffer, (unsigned)b->views, b->views == 1 ? "" : "s");
     if (st == HG_OK)
         rt_buffer_release(b);
     rt_leave();

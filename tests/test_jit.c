@@ -3,7 +3,9 @@
  * interpreter (bit-exact for maps, within the sum bound for reductions and losses) and
  * against plain double loops; contractions and strided copies over edge shapes; the
  * kernel cache (hits, shared forms, eviction, concurrent misses, forced failure) and the
- * on-disk object cache (reuse by a second process, corrupted files).
+ * on-disk object cache (reuse by a second process, corrupted files).  Ragged contraction
+ * shapes in all four transpose combinations with guard regions around C, and a packed
+ * 1024^3 gemm through the public API on a thread with a 128 KiB stack.
  *
  * Run with HOLOGRAM_CACHE_DIR set (CTest does).  Child processes are this binary re-run
  * with a mode argument ("disk", "evict", "measure") and their own environment.
@@ -31,11 +33,15 @@
 
 #include "canon/canon.h"
 #include "jit/jit.h"
+#include <hologram/hologram.h>
 #include "runtime/interp.h"
 
 #define BIG (1u << 20) /* elements of each scratch array (>= 1,000,000) */
+#define GUARD_LEAD 3    /* floats before C (C is then not 16-byte aligned) */
+#define GUARD_TAIL 67   /* floats after C */
 
 static float *g_in[2], *g_out_jit, *g_out_int;
+static float *g_scratch; /* canon_args.scratch of run_jit: 64-byte aligned */
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -58,9 +64,13 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* jit_run on a with the test's contraction scratch; fails the test on an error. */
 static void run_jit(const canon_program *p, const canon_args *a, float *res) {
     char err[512] = "";
-    hg_status st = jit_run(p, a, -1, res, err, sizeof err);
+    canon_args with = *a;
+    with.scratch = g_scratch;
+    with.scratch_floats = CANON_CONTRACT_SCRATCH_FLOATS;
+    hg_status st = jit_run(p, &with, -1, res, err, sizeof err);
     if (st != HG_OK)
         fail_msg("jit_run: status %d: %s", (int)st, err);
 }
@@ -77,7 +87,9 @@ static const canon_program *form(canon_op op) {
     return p;
 }
 
-static int is_op(canon_op op, const char *name) { return strcmp(canon_op_get(op)->name, name) == 0; }
+static int is_op(canon_op op, const char *name) {
+    return strcmp(canon_op_get(op)->name, name) == 0;
+}
 
 /* ---- references (double) ------------------------------------------------------------- */
 
@@ -184,7 +196,8 @@ static void check_range_op(canon_op op, uint64_t n) {
             double tol = approx ? 2.0 * FLT_EPSILON * fabs(ref) + 1e-7 : 0.0;
             if (!(fabs(g_out_jit[i] - (approx ? ref : (double)(float)ref)) <= tol))
                 fail_msg("%s n=%llu [%llu] x=%.9g: %.9g vs reference %.9g", name,
-                         (unsigned long long)n, (unsigned long long)i, g_in[0][i], g_out_jit[i], ref);
+                         (unsigned long long)n, (unsigned long long)i, g_in[0][i], g_out_jit[i],
+                         ref);
         }
         break;
     case CANON_FAM_REDUCE: {
@@ -402,7 +415,8 @@ static void check_contract(canon_op op, uint64_t m, uint64_t n, uint64_t k, int 
                      B[p * a.contract.b_rs + j * a.contract.b_cs];
             float got = g_out_jit[i * n + j], gi = g_out_int[i * n + j];
             if (!(fabs(got - s) <= tol) || !(fabs(gi - s) <= tol))
-                fail_msg("%s %llux%llux%llu ta=%d tb=%d C[%llu,%llu]: jit %.9g interp %.9g ref %.9g",
+                fail_msg("%s %llux%llux%llu ta=%d tb=%d C[%llu,%llu]: jit %.9g interp %.9g "
+                         "ref %.9g",
                          canon_op_get(op)->name, (unsigned long long)m, (unsigned long long)n,
                          (unsigned long long)k, ta, tb, (unsigned long long)i,
                          (unsigned long long)j, got, gi, s);
@@ -421,6 +435,165 @@ static void test_contract(void **state) {
     check_contract(CANON_OP_matvec_f32, 37, 1, 100, 0, 0);
     check_contract(CANON_OP_matvec_f32, 300, 1, 500, 0, 0);
     check_contract(CANON_OP_matvec_f32, 1, 1, 1, 0, 0);
+}
+
+/* max |x[i]| over n floats. */
+static double max_abs(const float *x, uint64_t n) {
+    double m = 0;
+    for (uint64_t i = 0; i < n; i++)
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+/* The guard pattern at index i of a guard region (never a value a kernel computes here). */
+static float guard_value(uint64_t i) { return 1e30f + (float)i * 1e24f; }
+
+/* One ragged (m, n, k) product through the JIT with C between guard regions: every
+ * element within 1e-5 * k * max|a| * max|b| of a double triple loop, the guards intact. */
+static void check_ragged(canon_op op, uint64_t m, uint64_t n, uint64_t k, int ta, int tb) {
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.contract = (canon_contract_shape){m, n, k, ta ? 1 : (int64_t)k, ta ? (int64_t)m : 1,
+                                        tb ? 1 : (int64_t)n, tb ? (int64_t)k : 1};
+    float *A = g_in[0], *B = g_in[1], *C = g_out_jit + GUARD_LEAD;
+    for (uint64_t i = 0; i < m * k; i++)
+        A[i] = (float)uniform(-2, 2);
+    for (uint64_t i = 0; i < k * n; i++)
+        B[i] = (float)uniform(-0.5, 3);
+    for (uint64_t i = 0; i < GUARD_LEAD; i++)
+        g_out_jit[i] = guard_value(i);
+    for (uint64_t i = 0; i < m * n; i++)
+        C[i] = NAN;
+    for (uint64_t i = 0; i < GUARD_TAIL; i++)
+        C[m * n + i] = guard_value(i);
+    a.slot[0] = A;
+    a.slot[1] = B;
+    a.slot[2] = C;
+    run_jit(form(op), &a, NULL);
+    double tol = 1e-5 * (double)k * max_abs(A, m * k) * max_abs(B, k * n);
+    const char *name = canon_op_get(op)->name;
+    for (uint64_t i = 0; i < m; i++)
+        for (uint64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (uint64_t p = 0; p < k; p++)
+                s += (double)A[i * a.contract.a_rs + p * a.contract.a_cs] *
+                     B[p * a.contract.b_rs + j * a.contract.b_cs];
+            if (!(fabs(C[i * n + j] - s) <= tol))
+                fail_msg("%s %llux%llux%llu ta=%d tb=%d C[%llu,%llu] = %.9g, ref %.9g, tol %.3g",
+                         name, (unsigned long long)m, (unsigned long long)n,
+                         (unsigned long long)k, ta, tb, (unsigned long long)i,
+                         (unsigned long long)j, C[i * n + j], s, tol);
+        }
+    for (uint64_t i = 0; i < GUARD_LEAD; i++)
+        if (!same(g_out_jit[i], guard_value(i)))
+            fail_msg("%s %llux%llux%llu ta=%d tb=%d: wrote %llu floats before C", name,
+                     (unsigned long long)m, (unsigned long long)n, (unsigned long long)k, ta,
+                     tb, (unsigned long long)(GUARD_LEAD - i));
+    for (uint64_t i = 0; i < GUARD_TAIL; i++)
+        if (!same(C[m * n + i], guard_value(i)))
+            fail_msg("%s %llux%llux%llu ta=%d tb=%d: wrote C[m*n + %llu]", name,
+                     (unsigned long long)m, (unsigned long long)n, (unsigned long long)k, ta,
+                     tb, (unsigned long long)i);
+}
+
+/* Ragged shapes on every contraction path (direct, packed with loads and with gathers,
+ * matvec), and the refusal of a contraction without scratch. */
+static void test_contract_ragged(void **state) {
+    (void)state;
+    static const uint64_t shapes[][3] = {{300, 257, 600}, {25, 300, 513}, {13, 47, 2000},
+                                         {200, 513, 31},  {1, 1000, 300}, {100, 100, 100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            check_ragged(CANON_OP_gemm_f32, shapes[s][0], shapes[s][1], shapes[s][2], t & 1,
+                         t >> 1);
+    static const uint64_t mv[][2] = {{300, 1000}, {5, 600}, {1000, 1}};
+    for (size_t s = 0; s < sizeof mv / sizeof mv[0]; s++)
+        check_ragged(CANON_OP_matvec_f32, mv[s][0], 1, mv[s][1], 0, 0);
+
+    canon_args a;
+    memset(&a, 0, sizeof a);
+    a.contract = (canon_contract_shape){4, 4, 4, 4, 1, 4, 1};
+    a.slot[0] = g_in[0];
+    a.slot[1] = g_in[1];
+    a.slot[2] = g_out_jit;
+    g_out_jit[0] = guard_value(0);
+    char err[256] = "";
+    assert_int_equal(jit_run(form(CANON_OP_gemm_f32), &a, -1, NULL, err, sizeof err),
+                     HG_ERR_NO_MEMORY);
+    assert_non_null(strstr(err, "scratch"));
+    a.scratch = g_scratch + 1; /* misaligned */
+    a.scratch_floats = CANON_CONTRACT_SCRATCH_FLOATS;
+    assert_int_equal(jit_run(form(CANON_OP_gemm_f32), &a, -1, NULL, err, sizeof err),
+                     HG_ERR_NO_MEMORY);
+    assert_true(same(g_out_jit[0], guard_value(0)));
+}
+
+#define STACK_N 1024u /* the small-stack gemm: STACK_N^3, the packed path */
+
+typedef struct {
+    uint64_t exec, a, b, c;
+    hg_status st;
+} stack_job;
+
+/* hg_gemm_f32 on the job's buffers (run on a thread with a small stack). */
+static void *stack_thread(void *v) {
+    stack_job *j = v;
+    j->st = hg_gemm_f32(j->exec, j->a, j->b, j->c, STACK_N, STACK_N, STACK_N);
+    return NULL;
+}
+
+/* The packed gemm keeps its panels off the stack: a 1024^3 product through the public API
+ * on a thread with a 128 KiB stack completes (no fallback) and is right. */
+static void test_small_stack_gemm(void **state) {
+    (void)state;
+    const uint64_t nn = (uint64_t)STACK_N * STACK_N;
+    float *A = g_in[0], *B = g_in[1], *C = g_out_jit;
+    for (uint64_t i = 0; i < nn; i++) {
+        A[i] = (float)uniform(-1, 1);
+        B[i] = (float)uniform(-1, 1);
+    }
+    stack_job j = {0};
+    assert_int_equal(hg_new_executor(&j.exec), HG_OK);
+    assert_int_equal(hg_executor_allocate_buffer(j.exec, nn, &j.a), HG_OK);
+    assert_int_equal(hg_executor_allocate_buffer(j.exec, nn, &j.b), HG_OK);
+    assert_int_equal(hg_executor_allocate_buffer(j.exec, nn, &j.c), HG_OK);
+    assert_int_equal(hg_buffer_write(j.exec, j.a, A, nn), HG_OK);
+    assert_int_equal(hg_buffer_write(j.exec, j.b, B, nn), HG_OK);
+    assert_int_equal(hg_set_backend("jit"), HG_OK);
+    hg_cache_stats s0, s1;
+    assert_int_equal(hg_cache_stats_get(&s0), HG_OK);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 128 * 1024), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, &attr, stack_thread, &j), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(j.st, HG_OK);
+    assert_int_equal(hg_cache_stats_get(&s1), HG_OK);
+    assert_int_equal(s1.fallbacks, s0.fallbacks); /* the JIT ran it, not the interpreter */
+    assert_int_equal(hg_buffer_read(j.exec, j.c, C, nn), HG_OK);
+    assert_int_equal(hg_executor_cleanup(j.exec), HG_OK);
+    double *ref = calloc(STACK_N, sizeof *ref); /* one row of C, i-p-j order */
+    assert_non_null(ref);
+    double tol = 1e-5 * STACK_N; /* max|a| = max|b| <= 1 */
+    for (uint64_t i = 0; i < STACK_N; i++) {
+        memset(ref, 0, STACK_N * sizeof *ref);
+        for (uint64_t p = 0; p < STACK_N; p++) {
+            double aip = A[i * STACK_N + p];
+            for (uint64_t jj = 0; jj < STACK_N; jj++)
+                ref[jj] += aip * B[p * STACK_N + jj];
+        }
+        for (uint64_t jj = 0; jj < STACK_N; jj++)
+            if (!(fabs(C[i * STACK_N + jj] - ref[jj]) <= tol)) {
+                double want = ref[jj];
+                free(ref);
+                fail_msg("small-stack gemm C[%llu,%llu] = %.9g, ref %.9g",
+                         (unsigned long long)i, (unsigned long long)jj, C[i * STACK_N + jj],
+                         want);
+            }
+    }
+    free(ref);
 }
 
 /* ---- strided copies ------------------------------------------------------------------ */
@@ -850,7 +1023,8 @@ int main(int argc, char **argv) {
         g_in[i] = calloc(BIG, sizeof(float));
     g_out_jit = calloc(BIG, sizeof(float));
     g_out_int = calloc(BIG, sizeof(float));
-    if (!g_in[0] || !g_in[1] || !g_out_jit || !g_out_int)
+    g_scratch = aligned_alloc(64, CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float));
+    if (!g_in[0] || !g_in[1] || !g_out_jit || !g_out_int || !g_scratch)
         return 1;
     if (argc > 1) {
         /* child modes: assertion failures end the process with a nonzero status */
@@ -865,7 +1039,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range_ops),       cmocka_unit_test(test_map_specials),
         cmocka_unit_test(test_reduce_specials), cmocka_unit_test(test_tail_bounds),
-        cmocka_unit_test(test_contract),        cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_contract),        cmocka_unit_test(test_contract_ragged),
+        cmocka_unit_test(test_small_stack_gemm), cmocka_unit_test(test_strided),
         cmocka_unit_test(test_cache_hit_and_shared_form),
         cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
         cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_eviction),
@@ -876,5 +1051,6 @@ int main(int argc, char **argv) {
     free(g_in[1]);
     free(g_out_jit);
     free(g_out_int);
+    free(g_scratch);
     return rc;
 }
