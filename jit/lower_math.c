@@ -2,8 +2,9 @@
  * jit/lower_math.c — exp, log and tanh emitted as LLVM IR, operation for operation the
  * sequences of canon/scalar.h (llvm.fma where it calls fmaf, bitcasts for its bit tricks,
  * selects for its conditionals), so JIT kernels and the interpreter agree bit for bit and
- * kernels call no libm.  The one substitution: exp's final scaling by 2^k as vscalefps
- * on AVX-512, provably the same value.  Every emitter works on a float or a float vector.
+ * kernels call no libm.  The substitutions, on AVX-512 and provably the same values: exp's
+ * final scaling by 2^k as vscalefps, log's split x = m * 2^e as vgetmantps / vgetexpps and
+ * its special cases as vfixupimmps.  Every emitter works on a float or a float vector.
  */
 #include <string.h>
 
@@ -107,6 +108,19 @@ static LLVMValueRef jit_pow2(jit_ir *ir, LLVMValueRef k) {
     return jit_u2f(ir, LLVMBuildShl(ir->b, e, jit_iconst(ir, 23, w), ""));
 }
 
+/* Call of the AVX-512 intrinsic `name` (not overloaded: its type is fixed by the name). */
+static LLVMValueRef jit_x86(jit_ir *ir, const char *name, LLVMValueRef *args, unsigned n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    return LLVMBuildCall2(ir->b, LLVMIntrinsicGetType(ir->ctx, id, NULL, 0),
+                          LLVMGetIntrinsicDeclaration(ir->mod, id, NULL, 0), args, n, "");
+}
+
+/* The i16 write mask of all 16 lanes, and the "current rounding / no SAE" operand. */
+static LLVMValueRef jit_x86_all(jit_ir *ir) {
+    return LLVMConstInt(LLVMInt16TypeInContext(ir->ctx), 0xffff, 0);
+}
+static LLVMValueRef jit_x86_cur(jit_ir *ir) { return LLVMConstInt(ir->i32, 4, 0); }
+
 LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x) {
     LLVMBuilderRef b = ir->b;
     unsigned w = jit_width(x);
@@ -119,20 +133,18 @@ LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x) {
     if (ir->avx512 && w == 16) {
         /* (p * 2^k1) * 2^k2 is exact up to one final rounding (p * 2^k1 stays normal), so
          * it equals p * 2^k rounded once: vscalefps, one instruction instead of eight. */
-        static const char name[] = "llvm.x86.avx512.mask.scalef.ps.512";
-        unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-        LLVMValueRef args[5] = {p, kf, LLVMGetPoison(LLVMTypeOf(p)),
-                                LLVMConstInt(LLVMInt16TypeInContext(ir->ctx), 0xffff, 0),
-                                LLVMConstInt(ir->i32, 4, 0)}; /* all lanes, current rounding */
-        return LLVMBuildCall2(b, LLVMIntrinsicGetType(ir->ctx, id, NULL, 0),
-                              LLVMGetIntrinsicDeclaration(ir->mod, id, NULL, 0), args, 5, "exp");
+        LLVMValueRef args[5] = {p, kf, LLVMGetPoison(LLVMTypeOf(p)), jit_x86_all(ir),
+                                jit_x86_cur(ir)};
+        return jit_x86(ir, "llvm.x86.avx512.mask.scalef.ps.512", args, 5);
     }
     LLVMValueRef k1 = LLVMBuildAShr(b, k, jit_iconst(ir, 1, w), "");
     LLVMValueRef k2 = LLVMBuildSub(b, k, k1, "");
     return LLVMBuildFMul(b, LLVMBuildFMul(b, p, jit_pow2(ir, k1), ""), jit_pow2(ir, k2), "exp");
 }
 
-LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
+/* canon_log_f32's decomposition of x > 0 (finite) into f (exact) and ef: its exact
+ * operation sequence, with the 2^23 scaling of subnormals. */
+static void jit_log_split(jit_ir *ir, LLVMValueRef x, LLVMValueRef *f, LLVMValueRef *ef) {
     LLVMBuilderRef b = ir->b;
     unsigned w = jit_width(x);
     LLVMValueRef fmin = jit_fconst(ir, 1.17549435e-38f, w);
@@ -148,11 +160,40 @@ LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
                                              jit_iconst(ir, 0x3f000000u, w), ""));
     LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, m, jit_fconst(ir, CANON_SQRT_HALF, w), "");
     LLVMValueRef small32 = LLVMBuildZExt(b, small, jit_int_like(ir, x), "");
-    LLVMValueRef ef = LLVMBuildSIToFP(b, LLVMBuildSub(b, e, small32, ""), jit_float_like(ir, x), "");
-    ef = LLVMBuildFAdd(b, ef, ebias, "");
-    LLVMValueRef f = LLVMBuildSelect(b, small,
-                                     LLVMBuildFSub(b, LLVMBuildFAdd(b, m, m, ""), one, ""),
-                                     LLVMBuildFSub(b, m, one, ""), "");
+    *ef = LLVMBuildSIToFP(b, LLVMBuildSub(b, e, small32, ""), jit_float_like(ir, x), "");
+    *ef = LLVMBuildFAdd(b, *ef, ebias, "");
+    *f = LLVMBuildSelect(b, small, LLVMBuildFSub(b, LLVMBuildFAdd(b, m, m, ""), one, ""),
+                         LLVMBuildFSub(b, m, one, ""), "");
+}
+
+/* The same f and ef for 16 lanes from vgetmantps / vgetexpps, which see through
+ * subnormals.  With x = M * 2^E, M in [1, 2) (getmant interval 0, source sign), E exact:
+ * canon_log_f32's m is M/2 and its e - small + ebias is E + 1 - small, where
+ * small = M/2 < CANON_SQRT_HALF, i.e. M < 2 * CANON_SQRT_HALF (scaling by 2 is exact).
+ * Hence f = M - 1 (= (m + m) - 1) when small, else M * 0.5 - 1 (= m - 1), both exact as
+ * in the scalar code, and ef = E or E + 1, exact small integers. */
+static void jit_log_split_avx512(jit_ir *ir, LLVMValueRef x, LLVMValueRef *f,
+                                 LLVMValueRef *ef) {
+    LLVMBuilderRef b = ir->b;
+    LLVMValueRef poison = LLVMGetPoison(LLVMTypeOf(x));
+    LLVMValueRef margs[5] = {x, LLVMConstInt(ir->i32, 0, 0), poison, jit_x86_all(ir),
+                             jit_x86_cur(ir)};
+    LLVMValueRef mant = jit_x86(ir, "llvm.x86.avx512.mask.getmant.ps.512", margs, 5);
+    LLVMValueRef eargs[4] = {x, poison, jit_x86_all(ir), jit_x86_cur(ir)};
+    LLVMValueRef ex = jit_x86(ir, "llvm.x86.avx512.mask.getexp.ps.512", eargs, 4);
+    LLVMValueRef small =
+        LLVMBuildFCmp(b, LLVMRealOLT, mant, jit_fconst(ir, 2.0f * CANON_SQRT_HALF, 16), "");
+    LLVMValueRef ms = LLVMBuildSelect(
+        b, small, mant, LLVMBuildFMul(b, mant, jit_fconst(ir, 0.5f, 16), ""), "");
+    *f = LLVMBuildFSub(b, ms, jit_fconst(ir, 1.0f, 16), "");
+    *ef = LLVMBuildSelect(b, small, ex, LLVMBuildFAdd(b, ex, jit_fconst(ir, 1.0f, 16), ""),
+                          "");
+}
+
+/* canon_log_f32's polynomial and reconstruction from f and ef. */
+static LLVMValueRef jit_log_poly(jit_ir *ir, LLVMValueRef f, LLVMValueRef ef) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(f);
     LLVMValueRef z = LLVMBuildFMul(b, f, f, "");
     static const float poly[] = {CANON_LOG_Q1, CANON_LOG_Q2, CANON_LOG_Q3, CANON_LOG_Q4,
                                  CANON_LOG_Q5, CANON_LOG_Q6, CANON_LOG_Q7, CANON_LOG_Q8};
@@ -163,7 +204,29 @@ LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
     y = jit_fma(ir, ef, jit_fconst(ir, CANON_LN2_LO, w), y);
     y = jit_fma(ir, z, jit_fconst(ir, -0.5f, w), y);
     LLVMValueRef r = LLVMBuildFAdd(b, f, y, "");
-    r = jit_fma(ir, ef, jit_fconst(ir, CANON_LN2_HI, w), r);
+    return jit_fma(ir, ef, jit_fconst(ir, CANON_LN2_HI, w), r);
+}
+
+/* vfixupimmps token responses (4 bits per input class) for log's specials: QNaN and SNaN
+ * give x itself, +-0 gives -Inf, +Inf gives +Inf; 1, -Inf, negative and positive values
+ * keep the computed result. */
+#define JIT_LOG_FIXUP 0x00500411u
+
+LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x) {
+    unsigned w = jit_width(x);
+    LLVMValueRef zero = jit_fconst(ir, 0.0f, w), r, f, ef;
+    if (ir->avx512 && w == 16) {
+        /* Getmant/getexp replace the ~17-instruction split, and one vfixupimmps replaces
+         * three of the four special-case compare/selects (the x < 0 one stays: no fixup
+         * response is the positive NaN canon_log_f32 returns). */
+        jit_log_split_avx512(ir, x, &f, &ef);
+        LLVMValueRef args[6] = {jit_log_poly(ir, f, ef), x, jit_iconst(ir, JIT_LOG_FIXUP, w),
+                                LLVMConstInt(ir->i32, 0, 0), jit_x86_all(ir), jit_x86_cur(ir)};
+        r = jit_x86(ir, "llvm.x86.avx512.mask.fixupimm.ps.512", args, 6);
+        return jit_fsel(ir, LLVMRealOLT, x, zero, jit_fconst(ir, NAN, w), r);
+    }
+    jit_log_split(ir, x, &f, &ef);
+    r = jit_log_poly(ir, f, ef);
     r = jit_fsel(ir, LLVMRealOEQ, x, zero, jit_fconst(ir, -INFINITY, w), r);
     r = jit_fsel(ir, LLVMRealOLT, x, zero, jit_fconst(ir, NAN, w), r);
     r = jit_fsel(ir, LLVMRealOEQ, x, jit_fconst(ir, INFINITY, w), jit_fconst(ir, INFINITY, w), r);
