@@ -2,7 +2,7 @@
 """bench/bench.py — hologram_ffi (JIT and interpreter) against NumPy, in one process.
 
     PYTHONPATH=<build>/python /usr/bin/python3 bench/bench.py [--quick] [--ops a,b]
-        [--sizes 16,1Ki,...] [--csv bench/results/py.csv]
+        [--sizes 16,1Ki,...] [--csv py.csv]
 
 Every elementwise, reduction, activation and loss op of canon/ops.def (the op list is read
 from that table), plus gemm and matvec, for lengths 16 ... 16 Mi.  NumPy runs its best
@@ -400,7 +400,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="sizes 16 and 64Ki, few reps")
     ap.add_argument("--ops", help="comma list of op names")
     ap.add_argument("--sizes", help="comma list of lengths (k/Ki/M/Mi suffixes)")
-    ap.add_argument("--csv", default=os.path.join(HERE, "results", "py.csv"))
+    ap.add_argument("--csv", default="py.csv")
     args = ap.parse_args()
     args.ops = set(args.ops.split(",")) if args.ops else None
     args.sizes = ([parse_count(s) for s in args.sizes.split(",")] if args.sizes else

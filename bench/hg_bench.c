@@ -46,7 +46,7 @@
 #endif
 
 #ifndef HG_BENCH_DEFAULT_CSV
-#define HG_BENCH_DEFAULT_CSV "bench/results/c.csv"
+#define HG_BENCH_DEFAULT_CSV "c.csv" /* in the working directory */
 #endif
 
 #define BENCH_MAX_LIST 32

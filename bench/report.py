@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""bench/report.py — turns the benchmark CSVs into bench/results/summary.md and plots.
+"""bench/report.py — turns the benchmark CSVs into summary.md and plots.
 
-    /usr/bin/python3 bench/report.py [--c results/c.csv] [--py results/py.csv]
-                                     [--out bench/results]
+    /usr/bin/python3 bench/report.py [--c c.csv] [--py py.csv]
+                                     [--out .]
 
 Reads hg_bench's CSV (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 OPENBLAS_CORETYPE=SkylakeX, compile costs) and, if present, bench.py's (hologram_ffi vs
@@ -19,7 +19,6 @@ import statistics
 import sys
 from collections import defaultdict
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MI = 1 << 20
 MAPS = ["vector_add_f32", "vector_sub_f32", "vector_mul_f32", "vector_div_f32",
         "vector_min_f32", "vector_max_f32", "vector_abs_f32", "vector_neg_f32",
@@ -340,9 +339,9 @@ def plot(res, out_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--c", default=os.path.join(HERE, "results", "c.csv"))
-    ap.add_argument("--py", default=os.path.join(HERE, "results", "py.csv"))
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--c", default="c.csv")
+    ap.add_argument("--py", default="py.csv")
+    ap.add_argument("--out", default=".")
     args = ap.parse_args()
     res = Results()
     if not os.path.exists(args.c):

@@ -2,7 +2,7 @@
 # bench/run.sh [--quick] — runs the whole benchmark against an existing build (it builds
 # nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 # OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy) and
-# report.py, then prints bench/results/summary.md.
+# report.py, then prints summary.md.
 # Environment: BUILD_DIR (default build; relative paths are from the repository root),
 # RESULTS_DIR (default $BUILD_DIR/bench-results): where the CSVs, summary.md and plots go.
 set -euo pipefail
