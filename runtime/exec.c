@@ -251,6 +251,8 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
                   float *result) {
     rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class, false};
     hg_status st = rt_backend_current(&c.backend);
+    if (st == HG_OK)
+        st = rt_par_check();
     if (st != HG_OK)
         return st;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)

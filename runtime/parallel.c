@@ -27,8 +27,10 @@
 static pthread_once_t rt_par_once = PTHREAD_ONCE_INIT;
 static atomic_int rt_par_env_threads;  /* from HOLOGRAM_THREADS or the core count */
 static atomic_int rt_par_forced;       /* rt_par_set_threads; 0: use the environment */
+static char rt_par_env_bad[64];        /* a rejected HOLOGRAM_THREADS value (truncated) */
 
-/* Reads HOLOGRAM_THREADS (once per process). */
+/* Reads HOLOGRAM_THREADS (once per process); a value that is not a positive integer is
+ * kept for rt_par_check to report. */
 static void rt_par_env_read(void) {
     long t = omp_get_num_procs();
     const char *s = getenv("HOLOGRAM_THREADS");
@@ -37,6 +39,8 @@ static void rt_par_env_read(void) {
         long v = strtol(s, &end, 10);
         if (*end == '\0' && v > 0)
             t = v;
+        else
+            snprintf(rt_par_env_bad, sizeof rt_par_env_bad, "%s", s);
     }
     t = t < 1 ? 1 : t > RT_PAR_MAX_THREADS ? RT_PAR_MAX_THREADS : t;
     atomic_store(&rt_par_env_threads, (int)t);
@@ -49,6 +53,18 @@ int rt_par_threads(void) {
         return forced;
     pthread_once(&rt_par_once, rt_par_env_read);
     return atomic_load(&rt_par_env_threads);
+}
+
+/* HG_OK, or INVALID_ARGUMENT naming a HOLOGRAM_THREADS value that is not a positive
+ * integer (unless rt_par_set_threads overrides the environment). */
+hg_status rt_par_check(void) {
+    if (atomic_load(&rt_par_forced) > 0)
+        return HG_OK;
+    pthread_once(&rt_par_once, rt_par_env_read);
+    if (rt_par_env_bad[0])
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "HOLOGRAM_THREADS=\"%s\" is not a positive integer", rt_par_env_bad);
+    return HG_OK;
 }
 
 /* Overrides the environment's thread count (clamped to 1..RT_PAR_MAX_THREADS); 0 undoes. */

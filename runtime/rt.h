@@ -134,6 +134,9 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
                float *result, hg_status *out_status, char *err, size_t err_cap);
 /* Threads an op may use: rt_par_set_threads's value, else HOLOGRAM_THREADS, else all cores. */
 int rt_par_threads(void);
+/* HG_OK, or INVALID_ARGUMENT (message recorded) when HOLOGRAM_THREADS is set to something
+ * that is not a positive integer: every op then fails, naming the value. */
+hg_status rt_par_check(void);
 /* Overrides HOLOGRAM_THREADS for the process (tests); 0 returns to the environment's value. */
 void rt_par_set_threads(int threads);
 

@@ -611,6 +611,35 @@ static void test_backend_environment(void **state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* HOLOGRAM_THREADS is read once per process too: in a child, a value that is not a positive
+ * integer makes every op fail naming it; a valid value works.  Must run before this
+ * process's first op. */
+static void test_threads_environment(void **state) {
+    (void)state;
+    const char *values[] = {"two", "0", "-3", "2"};
+    for (int v = 0; v < 4; v++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv("HOLOGRAM_THREADS", values[v], 1);
+            uint64_t e, a;
+            int ok = hg_new_executor(&e) == HG_OK &&
+                     hg_executor_allocate_buffer(e, 4, &a) == HG_OK;
+            hg_status st = hg_vector_abs_f32(e, a, a, 4);
+            if (v < 3)
+                ok = ok && st == HG_ERR_INVALID_ARGUMENT &&
+                     strstr(hg_last_error(), values[v]) != NULL;
+            else
+                ok = ok && st == HG_OK;
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
 static void test_status_and_last_error(void **state) {
     (void)state;
     assert_string_equal(hg_status_string(HG_OK), "ok");
@@ -734,6 +763,7 @@ static void test_clear_all(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_environment),
+        cmocka_unit_test(test_threads_environment),
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_double_cleanup),
         cmocka_unit_test(test_executor_cleanup_scope),
