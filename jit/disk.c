@@ -12,7 +12,14 @@
  * A file that is short, foreign, for another key or fails the checksum is deleted and the
  * kernel recompiled.  Files are written to a temporary name and renamed into place, so
  * readers never see a partial file.
+ *
+ * Bound: a load refreshes its file's modification time; when a process first opens the
+ * directory and finds more than HOLOGRAM_CACHE_DISK_FILES objects (default
+ * JIT_DISK_DEFAULT_FILES), it deletes the least recently used down to three quarters of
+ * that, so objects of old library versions and unused shapes do not pile up.  Temporary
+ * files older than an hour (a writer that died) go too.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jit_internal.h"
@@ -28,6 +36,8 @@
 #define JIT_DISK_MAGIC "HGJITOB1"
 #define JIT_DISK_MAX_NAME 255u
 #define JIT_DISK_MAX_OBJECT (64u << 20)
+#define JIT_DISK_DEFAULT_FILES 16384u
+#define JIT_DISK_STALE_TMP_SECONDS 3600
 
 typedef struct {
     char magic[8];
@@ -62,7 +72,76 @@ static int jit_mkdirs(char *path) {
     return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
 }
 
-/* Resolves and creates the directory once. */
+typedef struct {
+    time_t mtime;
+    char name[64];
+} jit_disk_file;
+
+static int jit_disk_older(const void *a, const void *b) {
+    time_t x = ((const jit_disk_file *)a)->mtime, y = ((const jit_disk_file *)b)->mtime;
+    return x < y ? -1 : x > y;
+}
+
+/* The object-count bound: HOLOGRAM_CACHE_DISK_FILES when a positive integer, else the
+ * default. */
+static size_t jit_disk_limit(void) {
+    const char *s = getenv("HOLOGRAM_CACHE_DISK_FILES");
+    if (s && *s) {
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*end == '\0' && v > 0)
+            return (size_t)v;
+    }
+    return JIT_DISK_DEFAULT_FILES;
+}
+
+/* Deletes dead temporary files and, over the bound, the least recently used objects (see
+ * the top).  Best effort: any failure leaves the directory as it is. */
+static void jit_disk_trim(void) {
+    DIR *d = opendir(jit_d.dir);
+    if (!d)
+        return;
+    size_t limit = jit_disk_limit(), n = 0, cap = 0;
+    jit_disk_file *files = NULL;
+    time_t now = time(NULL);
+    char path[4096 + 320];
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct stat sb;
+        size_t len = strlen(de->d_name);
+        snprintf(path, sizeof path, "%s/%s", jit_d.dir, de->d_name);
+        if (len >= sizeof files->name || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (strstr(de->d_name, ".hgo.tmp.")) {
+            if (now - sb.st_mtime > JIT_DISK_STALE_TMP_SECONDS)
+                unlink(path);
+            continue;
+        }
+        if (len < 4 || strcmp(de->d_name + len - 4, ".hgo") != 0)
+            continue;
+        if (n == cap) {
+            jit_disk_file *grown = realloc(files, (cap ? 2 * cap : 256) * sizeof *files);
+            if (!grown)
+                break;
+            files = grown;
+            cap = cap ? 2 * cap : 256;
+        }
+        files[n].mtime = sb.st_mtime;
+        memcpy(files[n].name, de->d_name, len + 1);
+        n++;
+    }
+    closedir(d);
+    if (n > limit) {
+        qsort(files, n, sizeof *files, jit_disk_older);
+        for (size_t i = 0; i < n - limit * 3 / 4; i++) {
+            snprintf(path, sizeof path, "%s/%s", jit_d.dir, files[i].name);
+            unlink(path);
+        }
+    }
+    free(files);
+}
+
+/* Resolves and creates the directory once, then bounds it. */
 static void jit_disk_init(void) {
     const char *s = getenv("HOLOGRAM_CACHE_DIR");
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -80,6 +159,8 @@ static void jit_disk_init(void) {
     if (n <= 0 || (size_t)n >= sizeof jit_d.dir - 64)
         return;
     jit_d.enabled = jit_mkdirs(jit_d.dir) == 0;
+    if (jit_d.enabled)
+        jit_disk_trim();
 }
 
 /* Content key of k on this target. */
@@ -173,6 +254,8 @@ int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
     jit_disk_header h;
     char *data = NULL;
     int rc = jit_disk_check(fd, key, &h, &data);
+    if (rc == 0)
+        futimens(fd, NULL); /* recently used: kept by jit_disk_trim */
     close(fd);
     if (rc != 0 || h.name_len >= name_cap) {
         free(data);

@@ -858,6 +858,45 @@ static int corrupt_files(void) {
     return k;
 }
 
+/* Ages the first `old` kernel files of the private cache directory by a day; records every
+ * file's name, inode and whether it was aged, and links each to keep-<i>.  Returns the
+ * number of files. */
+typedef struct {
+    char name[64];
+    ino_t ino;
+    int aged;
+} disk_file;
+
+static int age_files(disk_file *files, int cap, int old) {
+    DIR *d = opendir(g_disk_dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int k = 0;
+    while ((de = readdir(d)) && k < cap) {
+        size_t len = strlen(de->d_name);
+        if (len < 4 || strcmp(de->d_name + len - 4, ".hgo") != 0 || len >= sizeof files->name)
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", g_disk_dir, de->d_name);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        files[k].aged = k < old;
+        if (files[k].aged) {
+            struct timespec t[2] = {{sb.st_mtime - 86400, 0}, {sb.st_mtime - 86400, 0}};
+            assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+        }
+        /* a second link keeps the inode allocated, so a file written anew gets another */
+        char keep[2100];
+        snprintf(keep, sizeof keep, "%s/keep-%d", g_disk_dir, k);
+        assert_int_equal(link(path, keep), 0);
+        memcpy(files[k].name, de->d_name, len + 1);
+        files[k].ino = sb.st_ino;
+        k++;
+    }
+    closedir(d);
+    return k;
+}
+
 static void test_disk_cache(void **state) {
     (void)state;
     const char *base = getenv("HOLOGRAM_CACHE_DIR");
@@ -882,6 +921,21 @@ static void test_disk_cache(void **state) {
     run_child("disk", env, &r);
     assert_int_equal(r.compiles, 0);
     assert_int_equal(r.disk_loads, 4);
+    /* a bound of 3 objects: opening the cache keeps the 2 most recently used (3/4 of 3),
+     * the 2 aged files are deleted, then recompiled and written anew (new inodes) */
+    disk_file files[8];
+    assert_int_equal(age_files(files, 8, 2), 4);
+    const char *bounded[] = {env_dir, "HOLOGRAM_CACHE_DISK_FILES=3", NULL};
+    run_child("disk", bounded, &r);
+    assert_int_equal(r.compiles, 2);
+    assert_int_equal(r.disk_loads, 2);
+    for (int i = 0; i < 4; i++) {
+        char path[2048];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", g_disk_dir, files[i].name);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_ino != files[i].ino, files[i].aged);
+    }
     const char *off[] = {"HOLOGRAM_CACHE_DIR=off", NULL};
     run_child("disk", off, &r);
     assert_int_equal(r.compiles, 4);
