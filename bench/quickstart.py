@@ -3,9 +3,13 @@ side-by-side timing of the JIT, the interpreter and NumPy on a few operations.
 
 Run: PYTHONPATH=<build>/python /usr/bin/python3 bench/quickstart.py
 """
+import os
 import time
 
 import numpy as np
+
+# NumPy's ufuncs run on one thread: compare like with like unless told otherwise.
+os.environ.setdefault("HOLOGRAM_THREADS", "1")
 
 # ---- the seed README's Quick Start, unchanged ---------------------------------------------
 import hologram_ffi as hg
@@ -85,7 +89,9 @@ with hg.Executor() as ex:
         ("mse_loss_f32", lambda: hg.mse_loss_f32(e, x, t, out, N),
          lambda: np.mean(np.square(x_np - t_np))),
     ]
-    print(f"\nSide by side, n = {N:,} float32 elements, best of {ROUNDS} (one thread):")
+    threads = os.environ["HOLOGRAM_THREADS"]
+    print(f"\nSide by side, n = {N:,} float32 elements, best of {ROUNDS} "
+          f"(HOLOGRAM_THREADS={threads}; NumPy one thread):")
     print(f"{'op':<16} {'JIT':>10} {'interp':>10} {'NumPy':>10} {'JIT/interp':>11} "
           f"{'JIT/NumPy':>10}")
     for name, ours, theirs in cases:
