@@ -43,6 +43,8 @@ static inline REF_T REF_CAT(ref_clip_, REF_SFX)(REF_T a, REF_T lo, REF_T hi) {
 #define LOG(a) REF_LOG(a)
 #define TANH(a) REF_TANH(a)
 #define SIGMOID(a) (K(1) / (K(1) + REF_EXP(-(a))))
+#define GELU(a)                                                                            \
+    (K(0.5) * (a) * (K(1) + REF_TANH(K(0.7978845608) * ((a) + K(0.044715) * (a) * (a) * (a)))))
 
 #define REF_PROLOGUE (void)x0, (void)x1, (void)out, (void)p0, (void)p1, (void)scale
 
@@ -166,6 +168,7 @@ static inline REF_T REF_CAT(ref_clip_, REF_SFX)(REF_T a, REF_T lo, REF_T hi) {
 #undef LOG
 #undef TANH
 #undef SIGMOID
+#undef GELU
 #undef REF_NAME
 #undef REF_CAT
 #undef REF_CAT_

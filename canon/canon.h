@@ -18,8 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CANON_MAX_SLOTS 4
-#define CANON_MAX_PARAMS 2
+#define CANON_MAX_INPUTS 32               /* input array slots of a program */
+#define CANON_MAX_SLOTS (CANON_MAX_INPUTS + 1) /* plus its array result */
+#define CANON_MAX_PARAMS 32               /* float32 scalar parameters */
 #define CANON_MAX_STAGES 4
 #define CANON_MAX_DIMS 8
 #define CANON_NONE 0xFFFFFFFFu /* "no node" / "no slot" */
@@ -41,7 +42,9 @@ typedef enum {
     CANON_FAM_STRIDED   /* one STRIDED stage: store */
 } canon_family;
 
-typedef enum { CANON_RED_NONE, CANON_RED_SUM, CANON_RED_MIN, CANON_RED_MAX } canon_reduce;
+typedef enum {
+    CANON_RED_NONE = 0, CANON_RED_SUM = 1, CANON_RED_MIN = 2, CANON_RED_MAX = 3
+} canon_reduce; /* stable codes (see canon_domain) */
 
 /* Static description of an op (one row of ops.def). */
 typedef struct {
@@ -58,20 +61,35 @@ typedef struct {
 /* Row `op` of the table; NULL when op is out of range. */
 const canon_op_info *canon_op_get(canon_op op);
 
-/* ---- node kinds ----------------------------------------------------------------------- */
+/* ---- node kinds: views of prims.def ------------------------------------------------- */
 enum { CANON_LEAF = 1, CANON_COMM = 2, CANON_SUGAR = 4 };
 
 typedef enum {
-#define CANON_PRIM(name, arity, flags, sem) CANON_##name,
+#define CANON_PRIM(NAME, ...) CANON_##NAME,
 #include "prims.def"
 #undef CANON_PRIM
     CANON_KIND_COUNT
 } canon_kind;
 
+typedef enum { CANON_COST_CHEAP, CANON_COST_COSTLY } canon_cost;
+
+/* How the expression language writes a kind (canon/expr.c); the binary operators in order
+ * of binding, loosest first. */
+typedef enum {
+    CANON_SYN_NONE, CANON_SYN_CALL, CANON_SYN_PREFIX,
+    CANON_SYN_CMP, CANON_SYN_OR, CANON_SYN_AND, CANON_SYN_ADD, CANON_SYN_MUL, CANON_SYN_POW
+} canon_syntax;
+
 typedef struct {
-    const char *name; /* "ADD" */
+    const char *name;     /* "ADD" */
+    uint16_t code;        /* stable code (serialized identity) */
     uint8_t arity;
-    uint8_t flags;
+    uint8_t flags;        /* CANON_LEAF | CANON_COMM | CANON_SUGAR */
+    uint8_t cost;         /* canon_cost */
+    uint8_t syntax;       /* canon_syntax */
+    const char *spelling; /* "+", "exp"; "" when syntax is NONE */
+    float test_lo, test_hi; /* operand range of the accuracy tests */
+    const char *sem;      /* the semantics comment */
 } canon_kind_info;
 
 extern const canon_kind_info canon_kinds[CANON_KIND_COUNT];
@@ -86,13 +104,15 @@ typedef struct {
 } canon_node;
 
 /* ---- stages and programs ---------------------------------------------------------------- */
+/* Stage domains and reductions.  Their values are stable codes: they are serialized into
+ * the identity of forms (kernel-cache keys, on-disk objects), so never renumber them. */
 typedef enum {
-    CANON_DOM_RANGE,    /* i in [0, n): loads slot[s][i], stores slot[store][i] */
-    CANON_DOM_SCALAR,   /* evaluated once; no loads; reduce must be NONE; value is ACC-able */
-    CANON_DOM_CONTRACT, /* (i, j) in m x n, reduce over p < k: LOAD(0) = A[i,p],
-                           LOAD(1) = B[p,j] (strided), store slot[store][i*n + j] */
-    CANON_DOM_STRIDED   /* flat row-major index over a shape: LOAD(0) = the strided source
-                           element, store slot[store][flat] */
+    CANON_DOM_RANGE = 0,    /* i in [0, n): loads slot[s][i], stores slot[store][i] */
+    CANON_DOM_SCALAR = 1,   /* evaluated once; no loads; reduce must be NONE; ACC-able */
+    CANON_DOM_CONTRACT = 2, /* (i, j) in m x n, reduce over p < k: LOAD(0) = A[i,p],
+                               LOAD(1) = B[p,j] (strided), store slot[store][i*n + j] */
+    CANON_DOM_STRIDED = 3   /* flat row-major index over a shape: LOAD(0) = the strided
+                               source element, store slot[store][flat] */
 } canon_domain;
 
 typedef struct {
@@ -105,14 +125,23 @@ typedef struct {
 typedef struct canon_program {
     canon_node *nodes;
     uint32_t n_nodes, cap_nodes;
+    uint32_t *index;         /* hash-consing index (open addressing, CANON_NONE = empty),
+                                built once a program outgrows a linear scan; may be NULL */
+    uint32_t cap_index;
     canon_stage stages[CANON_MAX_STAGES];
     uint32_t n_stages;
     uint32_t n_slots;        /* array slots bound at run time */
     uint32_t n_params;
     uint32_t result_stage;   /* stage whose scalar is the program's result, or CANON_NONE */
     uint32_t nodes_before;   /* node count of the pre-rewrite form (0 if not rewritten) */
-    uint64_t hash;           /* identity of the normal form (0 before canon_rewrite) */
-    canon_op op;             /* the op the form was built for (not part of the hash) */
+    /* Identity (set by canon_rewrite through canon_identify): `ident` is the serialized
+     * form, in stable codes (prims.def codes, canon_domain / canon_reduce values, explicit
+     * little-endian fields); two programs are the same kernel exactly when their idents
+     * are equal.  `hash` is a 64-bit hash of it that finds candidates, never decides. */
+    uint8_t *ident;          /* owned; NULL before canon_identify */
+    uint32_t ident_len;
+    uint64_t hash;           /* never 0 once identified */
+    canon_op op;             /* the op the form was built for (not part of the identity) */
     int oom;                 /* set when an allocation failed; the program is unusable */
 } canon_program;
 
@@ -139,8 +168,25 @@ canon_program *canon_rewrite(const canon_program *p);
 /* The normal form of `op`, built on first use (thread-safe) and kept for the process;
  * NULL only if that first build ran out of memory. */
 const canon_program *canon_form(canon_op op);
-/* Stable 64-bit structural hash (stages, domains, sinks, nodes; not `op`). */
+/* Serializes p's identity into p->ident / p->ident_len and sets p->hash (see
+ * canon_program): slot, parameter and stage layout, sinks, every node; not `op` nor
+ * nodes_before.  0, or -1 when memory runs out (p unchanged). */
+int canon_identify(canon_program *p);
+/* The hash canon_identify gives p (computed on a temporary serialization); 0 when memory
+ * runs out. */
 uint64_t canon_hash(const canon_program *p);
+/* 1 when a and b are identified and their identities are equal. */
+int canon_same_form(const canon_program *a, const canon_program *b);
+/* Checks that p is a well-formed program, whatever built it: counts within the limits, kinds
+ * within the table and not sugar unless `allow_sugar`, arities, operands earlier than their
+ * node, LOAD slots and PARAM indices within the program's counts, every ACC naming an
+ * earlier stage that has a scalar (a SCALAR stage or a reducing RANGE stage), stage roots
+ * and sinks (a RANGE stage stores or reduces; a SCALAR stage loads nothing and has no sink;
+ * a CONTRACT stage stores and sums; a STRIDED stage stores and does not reduce), the
+ * result stage.  `work`: NULL, or room for p->n_nodes entries (saves an allocation).
+ * 0, or -1 with a message in msg[0..cap) naming the first fault. */
+int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
+                size_t cap);
 /* Writes a readable listing ("%3 = ADD %1 %2" lines, stages, hash) like snprintf:
  * returns the length it needed, writes at most cap-1 characters plus NUL. */
 size_t canon_print(const canon_program *p, char *buf, size_t cap);

@@ -24,6 +24,7 @@
 #define TANH(x) FORMS_UN(TANH, x)
 #define RELU(x) FORMS_UN(RELU, x)
 #define SIGMOID(x) FORMS_UN(SIGMOID, x)
+#define GELU(x) FORMS_UN(GELU, x)
 #define ADD(x, y) FORMS_BIN(ADD, x, y)
 #define SUB(x, y) FORMS_BIN(SUB, x, y)
 #define MUL(x, y) FORMS_BIN(MUL, x, y)

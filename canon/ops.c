@@ -21,8 +21,16 @@ const canon_op_info *canon_op_get(canon_op op) {
     return &canon_op_table[op];
 }
 
+/* prims.def's role column as flag bits. */
+#define CANON_ROLE_LEAF CANON_LEAF
+#define CANON_ROLE_MAP 0
+#define CANON_ROLE_SUGAR CANON_SUGAR
+
 const canon_kind_info canon_kinds[CANON_KIND_COUNT] = {
-#define CANON_PRIM(name, arity, flags, sem) [CANON_##name] = {#name, arity, flags},
+#define CANON_PRIM(NAME, code, role, arity, flags, cost, syntax, spelling, lo, hi, sem)      \
+    [CANON_##NAME] = {#NAME, code, arity, CANON_ROLE_##role | (flags), CANON_COST_##cost,     \
+                      CANON_SYN_##syntax, spelling, (float)(lo), (float)(hi), sem},
 #include "prims.def"
 #undef CANON_PRIM
 };
+

@@ -1,9 +1,13 @@
 /*
  * canon/program.c — the program builder: a growable, hash-consed node array plus stages.
  *
- * Hash-consing is a linear scan: canonical forms have tens of nodes, and a scan keeps the
- * program a plain array that the engines read directly.
+ * Hash-consing is a linear scan while a program is small (built-in forms have tens of
+ * nodes); past CANON_INDEX_MIN nodes an open-addressing index over the node array takes
+ * over, so that user expressions of thousands of nodes build in linear time.  The node
+ * array stays a plain array that the engines read directly.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +15,7 @@
 #include "scalar.h"
 
 #define CANON_INITIAL_NODES 16u
+#define CANON_INDEX_MIN 32u /* nodes before the index is built */
 
 /* New empty program with `n_slots` array slots and `n_params` parameters; NULL on
  * allocation failure.  The caller frees it with canon_program_free. */
@@ -36,18 +41,68 @@ void canon_program_free(canon_program *p) {
     if (!p)
         return;
     free(p->nodes);
+    free(p->index);
+    free(p->ident);
     free(p);
 }
 
-/* Index of a node equal to `n` (kind, arg, constant bits, operands), or CANON_NONE. */
-static uint32_t canon_find(const canon_program *p, const canon_node *n) {
-    for (uint32_t i = p->n_nodes; i-- > 0;) {
-        const canon_node *m = &p->nodes[i];
-        if (m->kind == n->kind && m->arg == n->arg &&
-            canon_f2u(m->value) == canon_f2u(n->value) && m->op[0] == n->op[0] &&
-            m->op[1] == n->op[1] && m->op[2] == n->op[2])
-            return i;
+/* 1 when nodes m and n are equal (kind, arg, constant bits, operands). */
+static int canon_node_equal(const canon_node *m, const canon_node *n) {
+    return m->kind == n->kind && m->arg == n->arg &&
+           canon_f2u(m->value) == canon_f2u(n->value) && m->op[0] == n->op[0] &&
+           m->op[1] == n->op[1] && m->op[2] == n->op[2];
+}
+
+/* Hash of node n's content, for the index. */
+static uint32_t canon_node_hash(const canon_node *n) {
+    uint64_t h = n->kind * 0x9e3779b97f4a7c15ull;
+    const uint64_t w[4] = {n->arg | (uint64_t)canon_f2u(n->value) << 32, n->op[0], n->op[1],
+                           n->op[2]};
+    for (unsigned i = 0; i < 4; i++) {
+        h = (h ^ w[i]) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
     }
+    return (uint32_t)h;
+}
+
+/* Puts node i into the index, which has a free entry. */
+static void canon_index_put(canon_program *p, uint32_t i) {
+    uint32_t mask = p->cap_index - 1, at = canon_node_hash(&p->nodes[i]) & mask;
+    while (p->index[at] != CANON_NONE)
+        at = (at + 1) & mask;
+    p->index[at] = i;
+}
+
+/* Keeps the index at most half full once the program has CANON_INDEX_MIN nodes, counting
+ * a node about to be appended.  Without memory it is dropped: lookups scan instead. */
+static void canon_index_grow(canon_program *p) {
+    if (p->n_nodes + 1 < CANON_INDEX_MIN || 2 * (p->n_nodes + 1) <= p->cap_index)
+        return;
+    uint32_t cap = 2 * CANON_INDEX_MIN;
+    while (cap < 4 * (p->n_nodes + 1) && cap < UINT32_MAX / 4)
+        cap *= 2;
+    free(p->index);
+    p->index = malloc((size_t)cap * sizeof *p->index);
+    p->cap_index = p->index ? cap : 0;
+    if (!p->index)
+        return;
+    memset(p->index, 0xff, (size_t)cap * sizeof *p->index); /* CANON_NONE */
+    for (uint32_t i = 0; i < p->n_nodes; i++)
+        canon_index_put(p, i);
+}
+
+/* Index of a node equal to `n`, or CANON_NONE. */
+static uint32_t canon_find(const canon_program *p, const canon_node *n) {
+    if (p->index) {
+        uint32_t mask = p->cap_index - 1, at = canon_node_hash(n) & mask;
+        for (; p->index[at] != CANON_NONE; at = (at + 1) & mask)
+            if (canon_node_equal(&p->nodes[p->index[at]], n))
+                return p->index[at];
+        return CANON_NONE;
+    }
+    for (uint32_t i = p->n_nodes; i-- > 0;)
+        if (canon_node_equal(&p->nodes[i], n))
+            return i;
     return CANON_NONE;
 }
 
@@ -71,7 +126,10 @@ static uint32_t canon_intern(canon_program *p, const canon_node *n) {
         p->nodes = nodes;
         p->cap_nodes = cap;
     }
+    canon_index_grow(p);
     p->nodes[p->n_nodes] = *n;
+    if (p->index)
+        canon_index_put(p, p->n_nodes);
     return p->n_nodes++;
 }
 
@@ -128,4 +186,137 @@ uint32_t canon_stage_add(canon_program *p, canon_domain domain, uint32_t root,
         (canon_stage){.domain = domain, .root = root, .store_slot = store_slot,
                       .reduce = reduce};
     return p->n_stages++;
+}
+
+/* ---- checking ------------------------------------------------------------------------ */
+
+/* Writes the message of a failed check to msg[0..cap); returns -1. */
+static int canon_bad(char *msg, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int canon_bad(char *msg, size_t cap, const char *fmt, ...) {
+    if (msg && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Bits of canon_check's per-node summary: the subtree loads an array; the rest is one more
+ * than the highest stage an ACC in the subtree reads (0: none). */
+#define CANON_USES_LOAD 0x80000000u
+
+/* 1 when stage st yields a scalar that later stages can read with ACC. */
+static int canon_has_scalar(const canon_stage *st) {
+    return st->domain == CANON_DOM_SCALAR ||
+           (st->domain == CANON_DOM_RANGE && st->reduce != CANON_RED_NONE);
+}
+
+int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
+                size_t cap) {
+    if (!p || p->oom || !p->nodes)
+        return canon_bad(msg, cap, "the program is incomplete (it ran out of memory)");
+    if (p->n_slots > CANON_MAX_SLOTS || p->n_params > CANON_MAX_PARAMS)
+        return canon_bad(msg, cap, "%u slots and %u parameters (at most %u and %u)",
+                         p->n_slots, p->n_params, CANON_MAX_SLOTS, CANON_MAX_PARAMS);
+    if (p->n_stages == 0 || p->n_stages > CANON_MAX_STAGES)
+        return canon_bad(msg, cap, "%u stages (1 to %u)", p->n_stages, CANON_MAX_STAGES);
+    uint32_t *uses = work ? work : malloc(((size_t)p->n_nodes + 1) * sizeof *uses);
+    if (!uses)
+        return canon_bad(msg, cap, "no memory to check a program of %u nodes", p->n_nodes);
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < p->n_nodes; i++) {
+        const canon_node *n = &p->nodes[i];
+        if (n->kind >= CANON_KIND_COUNT) {
+            rc = canon_bad(msg, cap, "node %u has an unknown kind %u", i, n->kind);
+            break;
+        }
+        const canon_kind_info *k = &canon_kinds[n->kind];
+        if (!allow_sugar && (k->flags & CANON_SUGAR)) {
+            rc = canon_bad(msg, cap, "node %u is %s, which only a form before rewriting holds",
+                           i, k->name);
+            break;
+        }
+        if (n->arity != k->arity) {
+            rc = canon_bad(msg, cap, "node %u (%s) has %u operands, not %u", i, k->name,
+                           n->arity, k->arity);
+            break;
+        }
+        uses[i] = 0;
+        for (unsigned o = 0; o < 3; o++) {
+            if (o >= n->arity) {
+                if (n->op[o] != CANON_NONE)
+                    rc = canon_bad(msg, cap, "node %u (%s) has a stray operand %u", i,
+                                   k->name, o + 1);
+                continue;
+            }
+            if (n->op[o] >= i) {
+                rc = canon_bad(msg, cap, "node %u (%s): operand %u is node %u, not an earlier "
+                               "one", i, k->name, o + 1, n->op[o]);
+                break;
+            }
+            uint32_t u = uses[n->op[o]], mine = uses[i];
+            uint32_t acc = u & ~CANON_USES_LOAD, acc_mine = mine & ~CANON_USES_LOAD;
+            uses[i] = ((u | mine) & CANON_USES_LOAD) | (acc > acc_mine ? acc : acc_mine);
+        }
+        if (rc)
+            break;
+        switch ((canon_kind)n->kind) {
+        case CANON_LOAD:
+            if (n->arg >= p->n_slots)
+                rc = canon_bad(msg, cap, "node %u loads slot %u of %u", i, n->arg, p->n_slots);
+            uses[i] = CANON_USES_LOAD;
+            break;
+        case CANON_PARAM:
+            if (n->arg >= p->n_params)
+                rc = canon_bad(msg, cap, "node %u reads parameter %u of %u", i, n->arg,
+                               p->n_params);
+            break;
+        case CANON_ACC:
+            if (n->arg >= p->n_stages || !canon_has_scalar(&p->stages[n->arg]))
+                rc = canon_bad(msg, cap, "node %u reads the scalar of stage %u, which has none",
+                               i, n->arg);
+            else
+                uses[i] = n->arg + 1;
+            break;
+        default:
+            break;
+        }
+    }
+    static const char *const domains[] = {"RANGE", "SCALAR", "CONTRACT", "STRIDED"};
+    for (uint32_t s = 0; rc == 0 && s < p->n_stages; s++) {
+        const canon_stage *st = &p->stages[s];
+        if ((unsigned)st->domain > CANON_DOM_STRIDED || (unsigned)st->reduce > CANON_RED_MAX) {
+            rc = canon_bad(msg, cap, "stage %u has an unknown domain or reduction", s);
+            break;
+        }
+        const char *dom = domains[st->domain];
+        int store = st->store_slot != CANON_NONE, red = st->reduce != CANON_RED_NONE;
+        if (st->root >= p->n_nodes)
+            rc = canon_bad(msg, cap, "stage %u (%s): root %u is not a node", s, dom, st->root);
+        else if (store && st->store_slot >= p->n_slots)
+            rc = canon_bad(msg, cap, "stage %u (%s) stores to slot %u of %u", s, dom,
+                           st->store_slot, p->n_slots);
+        else if ((uses[st->root] & ~CANON_USES_LOAD) > s)
+            rc = canon_bad(msg, cap, "stage %u (%s) reads the scalar of stage %u, not an "
+                           "earlier one", s, dom, (uses[st->root] & ~CANON_USES_LOAD) - 1);
+        else if (st->domain == CANON_DOM_RANGE && !store && !red)
+            rc = canon_bad(msg, cap, "stage %u (RANGE) neither stores nor reduces", s);
+        else if (st->domain == CANON_DOM_SCALAR && (store || red))
+            rc = canon_bad(msg, cap, "stage %u (SCALAR) has a sink: its value is its result", s);
+        else if (st->domain == CANON_DOM_SCALAR && (uses[st->root] & CANON_USES_LOAD))
+            rc = canon_bad(msg, cap, "stage %u (SCALAR) loads an array", s);
+        else if (st->domain == CANON_DOM_CONTRACT && (!store || st->reduce != CANON_RED_SUM))
+            rc = canon_bad(msg, cap, "stage %u (CONTRACT) must store a sum", s);
+        else if (st->domain == CANON_DOM_STRIDED && (!store || red))
+            rc = canon_bad(msg, cap, "stage %u (STRIDED) must store and not reduce", s);
+    }
+    if (rc == 0 && p->result_stage != CANON_NONE &&
+        (p->result_stage >= p->n_stages || !canon_has_scalar(&p->stages[p->result_stage])))
+        rc = canon_bad(msg, cap, "the result is stage %u, which has no scalar",
+                       p->result_stage);
+    if (!work)
+        free(uses);
+    return rc;
 }

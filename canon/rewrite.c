@@ -9,16 +9,26 @@
  *        their canonical order), which both drops garbage and renumbers canonically
  *     3. hash the result (canon_hash)
  *
- * Rules (all bit-exact in IEEE float32):
- *   SUB(a,b) -> ADD(a, NEG(b))       RELU(x) -> MAX(x, 0)
- *   CLIP(x,lo,hi) -> MIN(MAX(x,lo),hi)
+ *     3. serialize it in stable codes and hash that (canon_identify)
+ *
+ * Rules (all bit-exact in IEEE float32; sugar as prims.def describes it):
+ *   SUB(a,b) -> ADD(a, NEG(b))       GT(a,b) -> LT(b,a)       GE(a,b) -> LE(b,a)
+ *   AND(a,b) -> MUL(NE(a,0), NE(b,0))     OR(a,b) -> MAX(NE(a,0), NE(b,0))
+ *   NOT(a) -> EQ(a, 0)               RELU(x) -> MAX(x, 0)     CLIP(x,lo,hi) -> MIN(MAX(x,lo),hi)
  *   SIGMOID(x) -> DIV(1, ADD(1, EXP(NEG(x))))
- *   NEG(NEG(x)) -> x                 MUL(x,1) -> x      DIV(x,1) -> x
+ *   GELU(x) -> MUL(MAX(x, -FLT_MAX), SIGMOID(MUL(c, ADD(x, MUL(0.044715, MUL(x, MUL(x, x)))))))
+ *   NEG(NEG(x)) -> x                 MUL(x,1) -> x            DIV(x,1) -> x
  *   DIV(x, c) -> MUL(x, 1/c) when c = +-2^e and 1/c is a normal float
+ *   POW(x, 2) -> MUL(x, x)   POW(x, 1) -> x   POW(x, 0) -> 1   POW(x, -1) -> DIV(1, x)
+ *   POW(x, 0.5) -> SQRT(x)   (the language's definition of x**0.5, as numexpr and NumPy's
+ *                             fast path: unlike powf, sqrt(-0) = -0 and sqrt(-Inf) = NaN)
+ *   NE(f, 0) -> f and WHERE(NE(c, 0), a, b) -> WHERE(c, a, b), f a comparison (0 or 1)
+ *   WHERE(c, a, a) -> a              WHERE(CONST c, a, b) -> c != 0 ? a : b
  *   all operands CONST -> CONST, evaluated with canon/scalar.h (NaN and -0 included)
- *   commutative operands ordered by a structural hash of their subtrees
+ *   commutative operands ordered by a structural hash of their subtrees (stable codes)
  * Deliberately absent: x+0 -> x (-0), x*0 -> 0 (NaN, Inf), x-x -> 0, reassociation.
  */
+#include <float.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +70,7 @@ static int rw_sync_hashes(rw_ctx *ctx) {
     }
     for (; ctx->n_sh < q->n_nodes; ctx->n_sh++) {
         const canon_node *n = &q->nodes[ctx->n_sh];
-        uint64_t h = rw_fnv(RW_FNV_OFFSET, n->kind, 1);
+        uint64_t h = rw_fnv(RW_FNV_OFFSET, canon_kinds[n->kind].code, 2);
         h = rw_fnv(h, n->arg, 4);
         h = rw_fnv(h, canon_f2u(n->value), 4);
         for (unsigned k = 0; k < n->arity; k++)
@@ -70,22 +80,30 @@ static int rw_sync_hashes(rw_ctx *ctx) {
     return 0;
 }
 
+/* Operand pairs rw_cmp follows on 64-bit structural-hash collisions before it settles for
+ * node numbering (which is deterministic, only not independent of the input's order). */
+#define RW_CMP_DEPTH 32
+
 /* Total order on subtrees of q, independent of node numbering: by structural hash, then
- * (only on a 64-bit collision) by kind, arg, constant bits and operands, recursively. */
-static int rw_cmp(const rw_ctx *ctx, uint32_t a, uint32_t b) {
+ * (only on a 64-bit collision) by kind, arg, constant bits and operands, recursively to
+ * depth RW_CMP_DEPTH. */
+static int rw_cmp(const rw_ctx *ctx, uint32_t a, uint32_t b, unsigned depth) {
     if (a == b)
         return 0;
     if (ctx->sh[a] != ctx->sh[b])
         return ctx->sh[a] < ctx->sh[b] ? -1 : 1;
+    if (depth >= RW_CMP_DEPTH)
+        return a < b ? -1 : 1;
     const canon_node *x = &ctx->q->nodes[a], *y = &ctx->q->nodes[b];
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
+    uint16_t cx = canon_kinds[x->kind].code, cy = canon_kinds[y->kind].code;
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
     if (x->arg != y->arg)
         return x->arg < y->arg ? -1 : 1;
     if (canon_f2u(x->value) != canon_f2u(y->value))
         return canon_f2u(x->value) < canon_f2u(y->value) ? -1 : 1;
     for (unsigned k = 0; k < x->arity; k++) {
-        int c = rw_cmp(ctx, x->op[k], y->op[k]);
+        int c = rw_cmp(ctx, x->op[k], y->op[k], depth + 1);
         if (c)
             return c;
     }
@@ -103,12 +121,19 @@ static int rw_is_pow2(const canon_program *q, uint32_t i) {
     return q->nodes[i].kind == CANON_CONST && (u & 0x007fffffu) == 0 && e >= 1 && e <= 253;
 }
 
+/* True when node i of q is a comparison (its value is 0 or 1). */
+static int rw_is_flag(const canon_program *q, uint32_t i) {
+    canon_kind k = (canon_kind)q->nodes[i].kind;
+    return k == CANON_LT || k == CANON_LE || k == CANON_EQ || k == CANON_NE;
+}
+
 static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, uint32_t c);
 
 /* Shorthands for rw_make inside the rules. */
 #define RW1(kind, x) rw_make(ctx, CANON_##kind, (x), CANON_NONE, CANON_NONE)
 #define RW2(kind, x, y) rw_make(ctx, CANON_##kind, (x), (y), CANON_NONE)
 #define RWK(v) canon_const(ctx->q, (v))
+#define RW_ONE 0x3f800000u
 
 /* The normal form of kind(a, b, c) over normal-form operands, added to the work program:
  * applies the first rule that fires, recursively, and interns the node when none does.
@@ -119,39 +144,85 @@ static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, ui
         return CANON_NONE;
     switch (kind) {
     case CANON_SUB: return RW2(ADD, a, RW1(NEG, b));
+    case CANON_GT: return RW2(LT, b, a);
+    case CANON_GE: return RW2(LE, b, a);
+    case CANON_AND: return RW2(MUL, RW2(NE, a, RWK(0.0f)), RW2(NE, b, RWK(0.0f)));
+    case CANON_OR: return RW2(MAX, RW2(NE, a, RWK(0.0f)), RW2(NE, b, RWK(0.0f)));
+    case CANON_NOT: return RW2(EQ, a, RWK(0.0f));
     case CANON_RELU: return RW2(MAX, a, RWK(0.0f));
     case CANON_CLIP: return RW2(MIN, RW2(MAX, a, b), c);
     case CANON_SIGMOID: return RW2(DIV, RWK(1.0f), RW2(ADD, RWK(1.0f), RW1(EXP, RW1(NEG, a))));
+    case CANON_GELU: {
+        uint32_t cube = RW2(MUL, a, RW2(MUL, a, a));
+        uint32_t u = RW2(MUL, RWK(1.5957691216f), RW2(ADD, a, RW2(MUL, RWK(0.044715f), cube)));
+        return RW2(MUL, RW2(MAX, a, RWK(-FLT_MAX)), RW1(SIGMOID, u));
+    }
     case CANON_NEG:
         if (q->nodes[a].kind == CANON_NEG)
             return q->nodes[a].op[0];
         break;
     case CANON_MUL:
-        if (rw_is_const(q, b, 0x3f800000u)) /* x * 1 */
+        if (rw_is_const(q, b, RW_ONE)) /* x * 1 */
             return a;
-        if (rw_is_const(q, a, 0x3f800000u))
+        if (rw_is_const(q, a, RW_ONE))
             return b;
         break;
     case CANON_DIV:
-        if (rw_is_const(q, b, 0x3f800000u)) /* x / 1 */
+        if (rw_is_const(q, b, RW_ONE)) /* x / 1 */
             return a;
         if (rw_is_pow2(q, b) && q->nodes[a].kind != CANON_CONST)
             return RW2(MUL, a, RWK(1.0f / q->nodes[b].value));
+        break;
+    case CANON_POW:
+        if (rw_is_const(q, b, 0x40000000u)) /* 2 */
+            return RW2(MUL, a, a);
+        if (rw_is_const(q, b, 0x3f000000u)) /* 0.5 */
+            return RW1(SQRT, a);
+        if (rw_is_const(q, b, RW_ONE))
+            return a;
+        if (rw_is_const(q, b, 0xbf800000u)) /* -1 */
+            return RW2(DIV, RWK(1.0f), a);
+        if (rw_is_const(q, b, 0u) || rw_is_const(q, b, 0x80000000u)) /* +-0 */
+            return RWK(1.0f);
+        break;
+    case CANON_NE:
+        if (rw_is_flag(q, a) && rw_is_const(q, b, 0u))
+            return a;
+        if (rw_is_flag(q, b) && rw_is_const(q, a, 0u))
+            return b;
+        break;
+    case CANON_WHERE:
+        if (b == c)
+            return b;
+        if (q->nodes[a].kind == CANON_CONST)
+            return canon_where_f32(q->nodes[a].value, 1.0f, 0.0f) != 0.0f ? b : c;
+        if (q->nodes[a].kind == CANON_NE) { /* operands in canonical order: either is 0 */
+            const uint32_t *o = q->nodes[a].op;
+            if (rw_is_const(q, o[1], 0u))
+                return rw_make(ctx, CANON_WHERE, o[0], b, c);
+            if (rw_is_const(q, o[0], 0u))
+                return rw_make(ctx, CANON_WHERE, o[1], b, c);
+        }
         break;
     default:
         break;
     }
     const unsigned arity = canon_kinds[kind].arity;
-    if (arity >= 1 && q->nodes[a].kind == CANON_CONST &&
-        (arity < 2 || q->nodes[b].kind == CANON_CONST))
-        return RWK(canon_apply_f32(kind, q->nodes[a].value,
-                                   arity < 2 ? 0.0f : q->nodes[b].value));
+    int all_const = arity >= 1;
+    const uint32_t in[3] = {a, b, c};
+    float v[3] = {0.0f, 0.0f, 0.0f};
+    for (unsigned k = 0; k < arity; k++) {
+        all_const &= q->nodes[in[k]].kind == CANON_CONST;
+        v[k] = q->nodes[in[k]].value;
+    }
+    if (all_const)
+        return RWK(canon_apply_f32(kind, v[0], v[1], v[2]));
     if (canon_kinds[kind].flags & CANON_COMM) {
         if (rw_sync_hashes(ctx) != 0) {
             ctx->oom = 1;
             return CANON_NONE;
         }
-        if (rw_cmp(ctx, a, b) > 0) {
+        if (rw_cmp(ctx, a, b, 0) > 0) {
             uint32_t t = a;
             a = b;
             b = t;
@@ -163,6 +234,7 @@ static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, ui
 #undef RW1
 #undef RW2
 #undef RWK
+#undef RW_ONE
 
 /* Rebuilds p's nodes into ctx->q in normal form; map[i] receives the image of node i.
  * -1 on allocation failure or a malformed program (bad kind, operand >= own index). */
@@ -222,7 +294,8 @@ static int rw_collect(const canon_program *q, uint32_t root, canon_program *r,
     return 0;
 }
 
-/* A new program: the normal form of `p` (p unchanged), with nodes_before and hash set.
+/* A new program: the normal form of `p` (p unchanged), with nodes_before and its identity
+ * set.
  * NULL when memory runs out, or when p is unusable (p->oom) or malformed. */
 canon_program *canon_rewrite(const canon_program *p) {
     if (!p || p->oom || p->n_stages > CANON_MAX_STAGES)
@@ -260,37 +333,97 @@ canon_program *canon_rewrite(const canon_program *p) {
     r->result_stage = p->result_stage;
     r->op = p->op;
     r->nodes_before = p->n_nodes;
-    r->hash = canon_hash(r);
+    if (canon_identify(r) != 0) {
+        canon_program_free(r);
+        return NULL;
+    }
     return r;
 }
 
-/* FNV-1a over a fixed little-endian serialization of p's identity: slot, parameter and
- * stage layout, then every node (kind, arity, arg, constant bits, operands).  Never 0,
- * and the same in every process (it keys the on-disk kernel cache). */
-uint64_t canon_hash(const canon_program *p) {
-    uint64_t h = RW_FNV_OFFSET;
-    h = rw_fnv(h, p->n_slots, 4);
-    h = rw_fnv(h, p->n_params, 4);
-    h = rw_fnv(h, p->result_stage, 4);
-    h = rw_fnv(h, p->n_stages, 4);
-    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++) {
+/* ---- identity ----------------------------------------------------------------------- *
+ * The serialized form (version RW_IDENT_VERSION), little-endian:
+ *   "HGF" version | u32 n_slots, n_params, result_stage, n_stages, n_nodes
+ *   per stage: u8 domain, u8 reduce, u32 root, u32 store_slot   (canon_domain / reduce codes)
+ *   per node:  u16 prims.def code, then CONST: u32 value bits; other leaves: u32 arg;
+ *              computed kinds: u32 operand per arity (a code fixes its kind's arity)
+ * Node order is the normal form's canonical numbering, so equal forms serialize equally. */
+#define RW_IDENT_VERSION 1
+
+/* Bytes rw_serialize may write for p. */
+static size_t rw_ident_bound(const canon_program *p) {
+    return 4 + 5 * 4 + (size_t)CANON_MAX_STAGES * 10 + (size_t)p->n_nodes * (2 + 3 * 4);
+}
+
+/* Writes the `len` low bytes of v at *at, little-endian, and advances it. */
+static void rw_put(uint8_t **at, uint64_t v, unsigned len) {
+    for (unsigned i = 0; i < len; i++)
+        *(*at)++ = (uint8_t)(v >> (8 * i));
+}
+
+/* Serializes p into out (rw_ident_bound(p) bytes of room); returns the length. */
+static size_t rw_serialize(const canon_program *p, uint8_t *out) {
+    uint8_t *at = out;
+    const uint32_t n_stages = p->n_stages < CANON_MAX_STAGES ? p->n_stages : CANON_MAX_STAGES;
+    rw_put(&at, 'H' | 'G' << 8 | 'F' << 16 | (uint32_t)RW_IDENT_VERSION << 24, 4);
+    rw_put(&at, p->n_slots, 4);
+    rw_put(&at, p->n_params, 4);
+    rw_put(&at, p->result_stage, 4);
+    rw_put(&at, n_stages, 4);
+    rw_put(&at, p->n_nodes, 4);
+    for (uint32_t s = 0; s < n_stages; s++) {
         const canon_stage *st = &p->stages[s];
-        h = rw_fnv(h, (uint32_t)st->domain, 4);
-        h = rw_fnv(h, st->root, 4);
-        h = rw_fnv(h, st->store_slot, 4);
-        h = rw_fnv(h, (uint32_t)st->reduce, 4);
+        rw_put(&at, (uint32_t)st->domain, 1);
+        rw_put(&at, (uint32_t)st->reduce, 1);
+        rw_put(&at, st->root, 4);
+        rw_put(&at, st->store_slot, 4);
     }
-    h = rw_fnv(h, p->n_nodes, 4);
     for (uint32_t i = 0; i < p->n_nodes; i++) {
         const canon_node *n = &p->nodes[i];
-        h = rw_fnv(h, n->kind, 1);
-        h = rw_fnv(h, n->arity, 1);
-        h = rw_fnv(h, n->arg, 4);
-        h = rw_fnv(h, canon_f2u(n->value), 4);
-        for (unsigned k = 0; k < 3; k++)
-            h = rw_fnv(h, n->op[k], 4);
+        const canon_kind_info *k = &canon_kinds[n->kind < CANON_KIND_COUNT ? n->kind : 0];
+        rw_put(&at, n->kind < CANON_KIND_COUNT ? k->code : 0xffffu, 2);
+        if (n->kind == CANON_CONST)
+            rw_put(&at, canon_f2u(n->value), 4);
+        else if (k->flags & CANON_LEAF)
+            rw_put(&at, n->arg, 4);
+        else
+            for (unsigned o = 0; o < k->arity && o < 3; o++)
+                rw_put(&at, n->op[o], 4);
     }
+    return (size_t)(at - out);
+}
+
+/* FNV-1a of len bytes; never 0. */
+static uint64_t rw_bytes_hash(const uint8_t *b, size_t len) {
+    uint64_t h = RW_FNV_OFFSET;
+    for (size_t i = 0; i < len; i++)
+        h = rw_fnv(h, b[i], 1);
     return h ? h : 1;
+}
+
+int canon_identify(canon_program *p) {
+    uint8_t *b = malloc(rw_ident_bound(p));
+    if (!b)
+        return -1;
+    size_t len = rw_serialize(p, b);
+    free(p->ident);
+    p->ident = b;
+    p->ident_len = (uint32_t)len;
+    p->hash = rw_bytes_hash(b, len);
+    return 0;
+}
+
+uint64_t canon_hash(const canon_program *p) {
+    uint8_t *b = malloc(rw_ident_bound(p));
+    if (!b)
+        return 0;
+    uint64_t h = rw_bytes_hash(b, rw_serialize(p, b));
+    free(b);
+    return h;
+}
+
+int canon_same_form(const canon_program *a, const canon_program *b) {
+    return a->ident && b->ident && a->ident_len == b->ident_len &&
+           memcmp(a->ident, b->ident, a->ident_len) == 0;
 }
 
 /* ---- the per-process cache of normal forms ---------------------------------------- */

@@ -162,21 +162,142 @@ static inline float canon_tanh_f32(float x) {
     return x != x ? x : q;
 }
 
-/* The value of compute kind `kind` on x (and y for binary kinds): the one map from node
- * kinds to the semantics above, used by the constant folder and the interpreter.  Leaves
- * and sugar have no value here (NaN). */
-static inline float canon_apply_f32(canon_kind kind, float x, float y) {
+static inline uint64_t canon_d2u(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline double canon_u2d(uint64_t u) {
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* IEEE square root (correctly rounded; sqrtf is one instruction under -fno-math-errno). */
+static inline float canon_sqrt_f32(float x) { return sqrtf(x); }
+
+/* pow(x, y) for float32 with C99 powf's special cases, as 2^(y * log2|x|) in double:
+ *   log2|x|: |x| = m * 2^e (as a double, so float subnormals are normal), m in
+ *            [sqrt(1/2), sqrt(2)), log2 m = s * P(s^2) with s = (m-1)/(m+1), |s| <= 0.172,
+ *            P the atanh series scaled by 2/ln2 (terms to s^15: relative error < 4e-14)
+ *   2^t:     t clamped to [-200, 200] (beyond, float32 gives 0 or Inf anyway), t = k + r
+ *            with k = rint(t), 2^r = Taylor polynomial of degree 11 in r (|r| <= 1/2:
+ *            relative error < 1e-14), times 2^k by adding k to the exponent bits
+ *   float:   one rounding of that double, so the result is within 1 ulp (it is the
+ *            correctly rounded one unless the exact value lies within 1e-13 of a midpoint).
+ *   specials, applied last in this order: a negative x with an odd integer y gives the
+ *   negated magnitude (also for -0 and -Inf); x < 0 finite with y not an integer: NaN;
+ *   x or y NaN: NaN; x = -1 and y = +-Inf: 1; y = +-0 or x = 1: 1 (even for NaN). */
+#define CANON_POW_SQRT2 1.4142135623730951
+#define CANON_POW_RINT_MAGIC 6755399441055744.0 /* 1.5 * 2^52 */
+#define CANON_POW_T_LIMIT 200.0
+#define CANON_POW_L0 2.8853900817779268  /* 2/(1 ln2), 2/(3 ln2), ... 2/(15 ln2) */
+#define CANON_POW_L1 0.9617966939259756
+#define CANON_POW_L2 0.5770780163555853
+#define CANON_POW_L3 0.4121985831111324
+#define CANON_POW_L4 0.3205988979753252
+#define CANON_POW_L5 0.2623081892525388
+#define CANON_POW_L6 0.22195308321368667
+#define CANON_POW_L7 0.19235933878519512
+#define CANON_POW_E1 0.6931471805599453  /* ln2^j / j! */
+#define CANON_POW_E2 0.24022650695910072
+#define CANON_POW_E3 0.05550410866482158
+#define CANON_POW_E4 0.009618129107628477
+#define CANON_POW_E5 0.0013333558146428443
+#define CANON_POW_E6 0.0001540353039338161
+#define CANON_POW_E7 1.5252733804059841e-05
+#define CANON_POW_E8 1.321548679014431e-06
+#define CANON_POW_E9 1.01780860092397e-07
+#define CANON_POW_E10 7.054911620801123e-09
+#define CANON_POW_E11 4.4455382718708116e-10
+
+/* log2(a) for a > 0 finite (a double from a float, hence normal). */
+static inline double canon_pow_log2(double a) {
+    uint64_t u = canon_d2u(a);
+    int64_t e = (int64_t)(u >> 52) - 1023;
+    double m = canon_u2d((u & 0x000fffffffffffffull) | 0x3ff0000000000000ull); /* [1, 2) */
+    int big = m > CANON_POW_SQRT2;
+    m = big ? m * 0.5 : m;
+    double ef = (double)(e + big);
+    double s = (m - 1.0) / (m + 1.0);
+    double s2 = s * s;
+    double p = CANON_POW_L7;
+    p = fma(p, s2, CANON_POW_L6);
+    p = fma(p, s2, CANON_POW_L5);
+    p = fma(p, s2, CANON_POW_L4);
+    p = fma(p, s2, CANON_POW_L3);
+    p = fma(p, s2, CANON_POW_L2);
+    p = fma(p, s2, CANON_POW_L1);
+    p = fma(p, s2, CANON_POW_L0);
+    return fma(s, p, ef);
+}
+
+/* 2^t for t in [-200, 200] (NaN gives an unspecified value; canon_pow_f32 overrides it). */
+static inline double canon_pow_exp2(double t) {
+    double kt = t + CANON_POW_RINT_MAGIC; /* k in the low mantissa bits */
+    double r = t - (kt - CANON_POW_RINT_MAGIC);
+    uint64_t k = canon_d2u(kt) - canon_d2u(CANON_POW_RINT_MAGIC); /* two's complement k */
+    double p = CANON_POW_E11;
+    p = fma(p, r, CANON_POW_E10);
+    p = fma(p, r, CANON_POW_E9);
+    p = fma(p, r, CANON_POW_E8);
+    p = fma(p, r, CANON_POW_E7);
+    p = fma(p, r, CANON_POW_E6);
+    p = fma(p, r, CANON_POW_E5);
+    p = fma(p, r, CANON_POW_E4);
+    p = fma(p, r, CANON_POW_E3);
+    p = fma(p, r, CANON_POW_E2);
+    p = fma(p, r, CANON_POW_E1);
+    p = fma(p, r, 1.0);
+    return canon_u2d(canon_d2u(p) + (k << 52)); /* exponent of p stays normal */
+}
+
+static inline float canon_pow_f32(float x, float y) {
+    double ax = (double)canon_abs_f32(x);
+    double l = canon_pow_log2(ax > 0.0 && ax < (double)INFINITY ? ax : 1.0);
+    l = ax == 0.0 ? -(double)INFINITY : l;
+    l = ax == (double)INFINITY ? (double)INFINITY : l;
+    double t = (double)y * l;
+    t = t > CANON_POW_T_LIMIT ? CANON_POW_T_LIMIT : t; /* NaN compares false */
+    t = t < -CANON_POW_T_LIMIT ? -CANON_POW_T_LIMIT : t;
+    float r = (float)canon_pow_exp2(t);
+    float half = y * 0.5f;
+    int y_int = floorf(y) == y;                       /* +-Inf count as (even) integers */
+    int y_odd = y_int && floorf(half) != half;
+    r = y_odd && (canon_f2u(x) >> 31) ? canon_neg_f32(r) : r;
+    r = x < 0.0f && x > -INFINITY && !y_int ? NAN : r; /* y NaN included */
+    r = x != x || y != y ? x + y : r;
+    r = x == -1.0f && canon_abs_f32(y) == INFINITY ? 1.0f : r;
+    return y == 0.0f || x == 1.0f ? 1.0f : r;
+}
+
+/* Comparisons give 1 or 0 (IEEE: every ordered comparison with a NaN is false, != true);
+ * a condition holds when it is not 0, so a NaN condition holds (NumPy's bool(nan)). */
+static inline float canon_flag_f32(int c) { return c ? 1.0f : 0.0f; }
+static inline float canon_where_f32(float c, float a, float b) { return c != 0.0f ? a : b; }
+
+/* The value of compute kind `kind` on its operands x, y, z (those past its arity are
+ * ignored): the one map from node kinds to the semantics above, used by the constant
+ * folder and the interpreter.  Leaves and sugar have no value here (NaN). */
+static inline float canon_apply_f32(canon_kind kind, float x, float y, float z) {
     switch (kind) {
     case CANON_NEG: return canon_neg_f32(x);
     case CANON_ABS: return canon_abs_f32(x);
     case CANON_EXP: return canon_exp_f32(x);
     case CANON_LOG: return canon_log_f32(x);
     case CANON_TANH: return canon_tanh_f32(x);
+    case CANON_SQRT: return canon_sqrt_f32(x);
     case CANON_ADD: return x + y;
     case CANON_MUL: return x * y;
     case CANON_DIV: return x / y;
     case CANON_MIN: return canon_min_f32(x, y);
     case CANON_MAX: return canon_max_f32(x, y);
+    case CANON_POW: return canon_pow_f32(x, y);
+    case CANON_LT: return canon_flag_f32(x < y);
+    case CANON_LE: return canon_flag_f32(x <= y);
+    case CANON_EQ: return canon_flag_f32(x == y);
+    case CANON_NE: return canon_flag_f32(x != y);
+    case CANON_WHERE: return canon_where_f32(x, y, z);
     default: return NAN;
     }
 }

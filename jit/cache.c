@@ -1,12 +1,16 @@
 /*
  * jit/cache.c — jit_run and the kernel cache.
  *
- *   jit_run → key (form hash, boundary class, specialization) → lock
+ *   jit_run → key (form hash, boundary class, specialization) + the form's identity → lock
  *     ready entry    → hits++, LRU front, ref++ → unlock → call → ref--
  *     loading entry  → wait on the condition variable, look again
  *     no entry       → misses++, insert a loading entry → unlock → disk or compile →
  *                      lock → ready (or removed on error) → evict LRU entries beyond the
  *                      capacity that no call is running → broadcast
+ *
+ * An entry matches a call when its key words and its copy of the form's identity
+ * (canon_program.ident, compared in full) are equal: the hash only finds candidates, so
+ * two forms that share one can never share a kernel.
  *
  * Reference counts: the table holds one reference, each running call one.  Counts rise
  * only under the lock, so eviction (under the lock) sees refs == 1 only for an idle
@@ -31,6 +35,8 @@
 typedef struct jit_entry {
     jit_key key;
     uint64_t h;
+    uint8_t *ident;               /* the form's identity (own copy) */
+    uint32_t ident_len;
     struct jit_entry *hnext;      /* bucket chain */
     struct jit_entry *prev, *next;/* LRU list (ready entries only), most recent first */
     int ready;
@@ -115,11 +121,26 @@ static int jit_cache_init(void) {
     return 0;
 }
 
+/* HOLOGRAM_JIT_HASH_BITS (see jit_internal.h): the bits of the form hash kept in keys. */
+static pthread_once_t jit_mask_once = PTHREAD_ONCE_INIT;
+static uint64_t jit_form_mask = ~0ull;
+
+static void jit_mask_read(void) {
+    const char *s = getenv("HOLOGRAM_JIT_HASH_BITS");
+    if (s && *s) {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (*end == '\0' && v >= 1 && v < 64)
+            jit_form_mask = (1ull << v) - 1;
+    }
+}
+
 /* The specialization key of running p on args (see jit_internal.h). */
 static void jit_make_key(const canon_program *p, const canon_args *args, int bclass,
                          jit_key *k) {
     memset(k, 0, sizeof *k);
-    k->form = p->hash ? p->hash : canon_hash(p);
+    pthread_once(&jit_mask_once, jit_mask_read);
+    k->form = p->hash & jit_form_mask;
     k->bclass = bclass < 0 ? -1 : bclass;
     canon_domain dom = CANON_DOM_RANGE;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
@@ -155,7 +176,8 @@ static void jit_make_key(const canon_program *p, const canon_args *args, int bcl
     }
 }
 
-/* Symbol name: hg_<op>_<specialization>[_c<class>]_<key hash>. */
+/* Symbol name: hg_<op>_<specialization>[_c<class>]_<hash of the key hash and the form's
+ * identity> (distinct for distinct forms even when their key hashes are equal). */
 static void jit_kernel_name(const canon_program *p, const jit_key *k, uint64_t h, char *buf,
                             size_t cap) {
     const canon_op_info *info = canon_op_get(p->op);
@@ -179,8 +201,8 @@ static void jit_kernel_name(const canon_program *p, const jit_key *k, uint64_t h
     char cls[32] = "";
     if (k->bclass >= 0)
         snprintf(cls, sizeof cls, "_c%lld", (long long)k->bclass);
-    snprintf(buf, cap, "hg_%s_%s%s_%016llx", info ? info->name : "form", spec, cls,
-             (unsigned long long)h);
+    snprintf(buf, cap, "hg_%s_%s%s_%016llx", info ? info->name : "expr", spec, cls,
+             (unsigned long long)jit_fnv(h, p->ident, p->ident_len));
 }
 
 /* HOLOGRAM_JIT_FAIL set to anything but "" or "0". */
@@ -204,7 +226,7 @@ static hg_status jit_produce(const canon_program *p, const jit_key *k, uint64_t 
     int broken = jit_forced_failure();
     double t0 = jit_now();
     LLVMMemoryBufferRef obj = NULL;
-    if (!broken && jit_disk_read(k, &obj, name, sizeof name) == 0) {
+    if (!broken && jit_disk_read(k, p, &obj, name, sizeof name) == 0) {
         if (jit_session_load(obj, name, &out->fn, &out->tracker, err, cap) == HG_OK) {
             out->from_disk = 1;
             out->seconds = jit_now() - t0;
@@ -226,17 +248,18 @@ static hg_status jit_produce(const canon_program *p, const jit_key *k, uint64_t 
     LLVMOrcDisposeThreadSafeContext(tsc);
     if (st != HG_OK)
         return st;
-    jit_disk_write(k, name, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
+    jit_disk_write(k, p, name, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
     st = jit_session_load(obj, name, &out->fn, &out->tracker, err, cap);
     out->from_disk = 0;
     out->seconds = jit_now() - t0;
     return st;
 }
 
-/* Entry of key k with hash h, or NULL (lock held). */
-static jit_entry *jit_find(const jit_key *k, uint64_t h) {
+/* Entry of key k (hash h) for the form of p, or NULL (lock held). */
+static jit_entry *jit_find(const jit_key *k, uint64_t h, const canon_program *p) {
     for (jit_entry *e = jit_c.buckets[h & (jit_c.n_buckets - 1)]; e; e = e->hnext)
-        if (e->h == h && memcmp(&e->key, k, jit_key_words(k) * sizeof(uint64_t)) == 0)
+        if (e->h == h && memcmp(&e->key, k, jit_key_words(k) * sizeof(uint64_t)) == 0 &&
+            e->ident_len == p->ident_len && memcmp(e->ident, p->ident, p->ident_len) == 0)
             return e;
     return NULL;
 }
@@ -291,6 +314,7 @@ static void jit_free_dead(jit_entry *dead) {
         jit_entry *next = dead->hnext;
         if (dead->tracker)
             jit_session_unload(dead->tracker);
+        free(dead->ident);
         free(dead);
         dead = next;
     }
@@ -324,8 +348,9 @@ static void jit_call(jit_entry *e, const canon_args *args, float *result) {
 
 hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result, char *err, size_t err_cap) {
-    if (!p || !args || p->oom)
-        return jit_fail(HG_ERR_COMPILE, err, err_cap, "jit_run: no usable program");
+    if (!p || !args || p->oom || !p->ident)
+        return jit_fail(HG_ERR_COMPILE, err, err_cap,
+                        "jit_run: no usable program (a normal form from canon_rewrite)");
     if (args->strided.ndim > CANON_MAX_DIMS)
         return jit_fail(HG_ERR_COMPILE, err, err_cap, "jit_run: %u dimensions (at most %u)",
                         args->strided.ndim, CANON_MAX_DIMS);
@@ -350,7 +375,7 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
         return jit_fail(HG_ERR_NO_MEMORY, err, err_cap, "no memory for the kernel cache");
     }
     jit_entry *e;
-    while ((e = jit_find(&key, h)) && !e->ready)
+    while ((e = jit_find(&key, h, p)) && !e->ready)
         pthread_cond_wait(&jit_c.cond, &jit_c.lock);
     if (e) {
         jit_c.st.hits++;
@@ -365,10 +390,16 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
     }
     jit_c.st.misses++;
     e = calloc(1, sizeof *e);
+    if (e && !(e->ident = malloc(p->ident_len))) {
+        free(e);
+        e = NULL;
+    }
     if (!e) {
         pthread_mutex_unlock(&jit_c.lock);
         return jit_fail(HG_ERR_NO_MEMORY, err, err_cap, "no memory for a cache entry");
     }
+    memcpy(e->ident, p->ident, p->ident_len);
+    e->ident_len = p->ident_len;
     e->key = key;
     e->h = h;
     atomic_init(&e->refs, 2u); /* the table's and this call's */

@@ -33,7 +33,8 @@
 
 #include "jit_internal.h"
 
-#define JIT_DISK_MAGIC "HGJITOB1"
+#define JIT_DISK_MAGIC "HGJITOB2"
+#define JIT_DISK_MAX_FORM (16u << 20)
 #define JIT_DISK_MAX_NAME 255u
 #define JIT_DISK_MAX_OBJECT (64u << 20)
 #define JIT_DISK_DEFAULT_FILES 16384u
@@ -44,6 +45,7 @@ typedef struct {
     uint64_t content;
     jit_key key;
     uint64_t name_len;
+    uint64_t form_len;
     uint64_t size;
     uint64_t checksum;
 } jit_disk_header;
@@ -210,23 +212,26 @@ static int jit_write_all(int fd, const void *buf, size_t len) {
     return 0;
 }
 
-/* Validates an open file against k; on success *out_data (malloc'd: name then object)
- * and *out_h are set.  0 or -1. */
-static int jit_disk_check(int fd, const jit_key *k, jit_disk_header *out_h, char **out_data) {
+/* Validates an open file against k and the form of p; on success *out_data (malloc'd:
+ * name, form, object) and *out_h are set.  0 or -1. */
+static int jit_disk_check(int fd, const jit_key *k, const canon_program *p,
+                          jit_disk_header *out_h, char **out_data) {
     struct stat sb;
     jit_disk_header h;
     if (fstat(fd, &sb) != 0 || (size_t)sb.st_size < sizeof h || jit_read_all(fd, &h, sizeof h))
         return -1;
     if (memcmp(h.magic, JIT_DISK_MAGIC, 8) != 0 || h.content != jit_disk_content(k) ||
         memcmp(&h.key, k, sizeof *k) != 0 || h.name_len == 0 ||
-        h.name_len > JIT_DISK_MAX_NAME || h.size == 0 || h.size > JIT_DISK_MAX_OBJECT ||
-        (uint64_t)sb.st_size != sizeof h + h.name_len + h.size)
+        h.name_len > JIT_DISK_MAX_NAME || h.form_len != p->ident_len ||
+        h.form_len > JIT_DISK_MAX_FORM || h.size == 0 || h.size > JIT_DISK_MAX_OBJECT ||
+        (uint64_t)sb.st_size != sizeof h + h.name_len + h.form_len + h.size)
         return -1;
-    char *data = malloc(h.name_len + h.size);
+    const size_t len = h.name_len + h.form_len + h.size;
+    char *data = malloc(len);
     if (!data)
         return -1;
-    if (jit_read_all(fd, data, h.name_len + h.size) ||
-        jit_fnv(JIT_FNV_OFFSET, data, h.name_len + h.size) != h.checksum) {
+    if (jit_read_all(fd, data, len) || jit_fnv(JIT_FNV_OFFSET, data, len) != h.checksum ||
+        memcmp(data + h.name_len, p->ident, p->ident_len) != 0) {
         free(data);
         return -1;
     }
@@ -243,8 +248,8 @@ static int jit_disk_check(int fd, const jit_key *k, jit_disk_header *out_h, char
     return 0;
 }
 
-int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
-                  size_t name_cap) {
+int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRef *out_obj,
+                  char *name, size_t name_cap) {
     char path[4096 + 64];
     if (jit_disk_path(key, path, sizeof path) != 0)
         return -1;
@@ -253,7 +258,7 @@ int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
         return -1;
     jit_disk_header h;
     char *data = NULL;
-    int rc = jit_disk_check(fd, key, &h, &data);
+    int rc = jit_disk_check(fd, key, p, &h, &data);
     if (rc == 0)
         futimens(fd, NULL); /* recently used: kept by jit_disk_trim */
     close(fd);
@@ -264,16 +269,19 @@ int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
     }
     memcpy(name, data, h.name_len);
     name[h.name_len] = '\0';
-    *out_obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + h.name_len, h.size, name);
+    *out_obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + h.name_len + h.form_len, h.size,
+                                                         name);
     free(data);
     return *out_obj ? 0 : -1;
 }
 
-void jit_disk_write(const jit_key *key, const char *name, const void *obj, size_t size) {
+void jit_disk_write(const jit_key *key, const canon_program *p, const char *name,
+                    const void *obj, size_t size) {
     char path[4096 + 64], tmp[4096 + 128];
     size_t name_len = strlen(name);
     if (jit_disk_path(key, path, sizeof path) != 0 || name_len == 0 ||
-        name_len > JIT_DISK_MAX_NAME || size == 0 || size > JIT_DISK_MAX_OBJECT)
+        name_len > JIT_DISK_MAX_NAME || p->ident_len > JIT_DISK_MAX_FORM || size == 0 ||
+        size > JIT_DISK_MAX_OBJECT)
         return;
     jit_disk_header h;
     memset(&h, 0, sizeof h);
@@ -281,15 +289,18 @@ void jit_disk_write(const jit_key *key, const char *name, const void *obj, size_
     h.content = jit_disk_content(key);
     h.key = *key;
     h.name_len = name_len;
+    h.form_len = p->ident_len;
     h.size = size;
-    h.checksum = jit_fnv(jit_fnv(JIT_FNV_OFFSET, name, name_len), obj, size);
+    h.checksum =
+        jit_fnv(jit_fnv(jit_fnv(JIT_FNV_OFFSET, name, name_len), p->ident, p->ident_len), obj,
+                size);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
              atomic_fetch_add(&jit_d.serial, 1u));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
     int bad = jit_write_all(fd, &h, sizeof h) || jit_write_all(fd, name, name_len) ||
-              jit_write_all(fd, obj, size);
+              jit_write_all(fd, p->ident, p->ident_len) || jit_write_all(fd, obj, size);
     bad = close(fd) != 0 || bad;
     if (bad || rename(tmp, path) != 0)
         unlink(tmp);

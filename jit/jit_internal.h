@@ -9,9 +9,13 @@
  *   session.c     one LLJIT + host TargetMachine; verify, optimize, emit object, load, unload
  *   disk.c        on-disk object cache (HOLOGRAM_CACHE_DIR)
  *
- * Test switch: HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the
- * lowering leave a block without terminator, so LLVMVerifyModule rejects the module and
- * jit_run returns HG_ERR_COMPILE: the real error path, forced.
+ * Test switches:
+ *   HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the lowering
+ *   leave a block without terminator, so LLVMVerifyModule rejects the module and jit_run
+ *   returns HG_ERR_COMPILE: the real error path, forced.
+ *   HOLOGRAM_JIT_HASH_BITS=N (1..63, read once) keeps only the low N bits of the form hash
+ *   in cache keys, so that different forms share key hashes and disk files: what the full
+ *   comparison of identities (cache.c, disk.c) must survive.
  */
 #ifndef HG_JIT_INTERNAL_H
 #define HG_JIT_INTERNAL_H
@@ -42,9 +46,10 @@ typedef enum {
     JIT_SPEC_STRIDED_ANY      /* v[0] = ndim */
 } jit_spec_kind;
 
-/* Cache key: all 64-bit fields, no padding, so it is hashed and compared as bytes. */
+/* Cache key: all 64-bit fields, no padding, so it is hashed and compared as bytes.  It
+ * holds only the form's hash; an entry also keeps the form's identity, which decides. */
 typedef struct {
-    uint64_t form;   /* canon_program.hash */
+    uint64_t form;   /* canon_program.hash (HOLOGRAM_JIT_HASH_BITS may mask it) */
     int64_t bclass;  /* boundary class of the output, or -1 */
     uint64_t spec;   /* jit_spec_kind */
     uint64_t v[1 + 2 * CANON_MAX_DIMS];
@@ -115,6 +120,7 @@ typedef struct {
     LLVMValueRef acc[CANON_MAX_STAGES]; /* float scalar of each reducing / SCALAR stage */
     LLVMValueRef n, len_f;              /* RANGE length (i64) and as float */
     LLVMValueRef *memo;                 /* per expression evaluation, one per node */
+    uint8_t *mark;                      /* per evaluation: node reachable from its root */
     hg_status st;
     char *err;
     size_t cap;
@@ -187,19 +193,23 @@ LLVMValueRef jit_iconst(jit_ir *ir, uint32_t c, unsigned w);
 /* Calls overloaded intrinsic `name` (overload type `ty`) on args[0..n). */
 LLVMValueRef jit_intrinsic(jit_ir *ir, const char *name, LLVMTypeRef ty, LLVMValueRef *args,
                            unsigned n);
-/* canon_exp_f32 / canon_log_f32 / canon_tanh_f32 on a float or float vector. */
+/* canon_exp_f32 / canon_log_f32 / canon_tanh_f32 / canon_pow_f32 on a float or float
+ * vector. */
 LLVMValueRef jit_emit_exp(jit_ir *ir, LLVMValueRef x);
 LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x);
 LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x);
+LLVMValueRef jit_emit_pow(jit_ir *ir, LLVMValueRef x, LLVMValueRef y);
 
 /* ---- on-disk object cache (disk.c) ------------------------------------------------------- */
-/* Reads the object of `key` into a new buffer (*out_obj) and its symbol name into
- * name[0..cap).  Returns 0 on success, -1 when there is none or the file was not valid
- * (such a file is deleted). */
-int jit_disk_read(const jit_key *key, LLVMMemoryBufferRef *out_obj, char *name,
-                  size_t name_cap);
-/* Stores the object of `key` atomically (temporary file + rename); failures are ignored. */
-void jit_disk_write(const jit_key *key, const char *name, const void *obj, size_t size);
+/* Reads the object of `key` for the form of p into a new buffer (*out_obj) and its symbol
+ * name into name[0..cap).  Returns 0 on success, -1 when there is none or the file was not
+ * valid or holds another form (such a file is deleted). */
+int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRef *out_obj,
+                  char *name, size_t name_cap);
+/* Stores the object of `key` and p's form atomically (temporary file + rename); failures
+ * are ignored. */
+void jit_disk_write(const jit_key *key, const canon_program *p, const char *name,
+                    const void *obj, size_t size);
 /* Deletes the file of `key`, if any (an object that failed to load). */
 void jit_disk_forget(const jit_key *key);
 

@@ -28,7 +28,7 @@
 
 #define JIT_VW 16      /* lanes of RANGE loops (one AVX-512 register) */
 #define JIT_UNROLL 4   /* vectors per main-loop iteration of cheap RANGE expressions */
-#define JIT_UNROLL_MAX_NODES 8 /* "cheap": a root below this node index, no exp/log/tanh/div */
+#define JIT_UNROLL_MAX_NODES 8 /* "cheap": a root below this node index, no COSTLY kind */
 
 /* Records a lowering error (first one wins); returns NULL for use in value emitters. */
 static LLVMValueRef lw_fail(jit_lower_ctx *c, const char *what, unsigned a) {
@@ -154,93 +154,93 @@ static LLVMValueRef lw_bin_intrinsic(jit_lower_ctx *c, const char *name, LLVMVal
     return jit_intrinsic(&c->ir, name, LLVMTypeOf(a), args, 2);
 }
 
-/* The value of node `i` at point pt (memoized in c->memo). */
+/* 1.0 where the i1 (vector) `cond` holds, else 0.0, as floats of width w. */
+static LLVMValueRef lw_flag(jit_lower_ctx *c, LLVMValueRef cond, unsigned w) {
+    return LLVMBuildSelect(c->ir.b, cond, jit_fconst(&c->ir, 1.0f, w),
+                           jit_fconst(&c->ir, 0.0f, w), "");
+}
+
+/* The value of node `i` at point pt, its operands already in c->memo. */
 static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
-    if (i >= c->p->n_nodes)
-        return lw_fail(c, "a node index out of range", i);
-    if (c->memo[i])
-        return c->memo[i];
     const canon_node *nd = &c->p->nodes[i];
-    if (nd->kind >= CANON_KIND_COUNT || nd->arity > 3)
-        return lw_fail(c, "an unknown node kind", nd->kind);
     LLVMValueRef x[3] = {NULL, NULL, NULL};
-    for (unsigned k = 0; k < nd->arity; k++) {
-        if (nd->op[k] >= i)
-            return lw_fail(c, "a node whose operand is not earlier", i);
-        if (!(x[k] = lw_node(c, pt, nd->op[k])))
-            return NULL;
-    }
+    for (unsigned k = 0; k < nd->arity; k++)
+        x[k] = c->memo[nd->op[k]];
     LLVMBuilderRef b = c->ir.b;
     unsigned w = pt->w;
-    LLVMValueRef v;
     switch ((canon_kind)nd->kind) {
     case CANON_LOAD:
         if (nd->arg < CANON_MAX_SLOTS && pt->loaded[nd->arg])
-            v = pt->loaded[nd->arg];
-        else if (pt->index && nd->arg < c->p->n_slots)
-            v = jit_masked_load(c, jit_elem(c, c->slot[nd->arg], pt->index), w, pt->mask, 4);
-        else
-            return lw_fail(c, "a LOAD of a slot this domain does not provide", nd->arg);
-        break;
+            return pt->loaded[nd->arg];
+        if (pt->index && nd->arg < c->p->n_slots)
+            return jit_masked_load(c, jit_elem(c, c->slot[nd->arg], pt->index), w, pt->mask, 4);
+        return lw_fail(c, "a LOAD of a slot this domain does not provide", nd->arg);
     case CANON_PARAM:
-        if (nd->arg >= c->p->n_params || nd->arg >= CANON_MAX_PARAMS)
-            return lw_fail(c, "a PARAM beyond the program's parameters", nd->arg);
-        v = jit_splat(c, c->param[nd->arg], w);
-        break;
+        return jit_splat(c, c->param[nd->arg], w);
     case CANON_CONST:
-        v = jit_fconst(&c->ir, nd->value, w);
-        break;
+        return jit_fconst(&c->ir, nd->value, w);
     case CANON_ACC:
-        if (nd->arg >= CANON_MAX_STAGES || !c->acc[nd->arg])
+        if (!c->acc[nd->arg])
             return lw_fail(c, "an ACC of a stage without an earlier scalar", nd->arg);
-        v = jit_splat(c, c->acc[nd->arg], w);
-        break;
+        return jit_splat(c, c->acc[nd->arg], w);
     case CANON_LEN:
         if (!c->len_f)
             return lw_fail(c, "LEN outside a RANGE program", i);
-        v = jit_splat(c, c->len_f, w);
-        break;
+        return jit_splat(c, c->len_f, w);
     case CANON_NEG:
-        v = LLVMBuildFNeg(b, x[0], "");
-        break;
+        return LLVMBuildFNeg(b, x[0], "");
     case CANON_ABS:
-        v = jit_intrinsic(&c->ir, "llvm.fabs", LLVMTypeOf(x[0]), x, 1);
-        break;
+        return jit_intrinsic(&c->ir, "llvm.fabs", LLVMTypeOf(x[0]), x, 1);
     case CANON_EXP:
-        v = jit_emit_exp(&c->ir, x[0]);
-        break;
+        return jit_emit_exp(&c->ir, x[0]);
     case CANON_LOG:
-        v = jit_emit_log(&c->ir, x[0]);
-        break;
+        return jit_emit_log(&c->ir, x[0]);
     case CANON_TANH:
-        v = jit_emit_tanh(&c->ir, x[0]);
-        break;
+        return jit_emit_tanh(&c->ir, x[0]);
+    case CANON_SQRT:
+        return jit_intrinsic(&c->ir, "llvm.sqrt", LLVMTypeOf(x[0]), x, 1);
     case CANON_ADD:
-        v = LLVMBuildFAdd(b, x[0], x[1], "");
-        break;
+        return LLVMBuildFAdd(b, x[0], x[1], "");
     case CANON_MUL:
-        v = LLVMBuildFMul(b, x[0], x[1], "");
-        break;
+        return LLVMBuildFMul(b, x[0], x[1], "");
     case CANON_DIV:
-        v = LLVMBuildFDiv(b, x[0], x[1], "");
-        break;
+        return LLVMBuildFDiv(b, x[0], x[1], "");
     case CANON_MIN:
-        v = lw_bin_intrinsic(c, "llvm.minimum", x[0], x[1]);
-        break;
+        return lw_bin_intrinsic(c, "llvm.minimum", x[0], x[1]);
     case CANON_MAX:
-        v = lw_bin_intrinsic(c, "llvm.maximum", x[0], x[1]);
-        break;
-    default: /* sugar kinds never reach a normal form */
+        return lw_bin_intrinsic(c, "llvm.maximum", x[0], x[1]);
+    case CANON_POW:
+        return jit_emit_pow(&c->ir, x[0], x[1]);
+    case CANON_LT:
+        return lw_flag(c, LLVMBuildFCmp(b, LLVMRealOLT, x[0], x[1], ""), w);
+    case CANON_LE:
+        return lw_flag(c, LLVMBuildFCmp(b, LLVMRealOLE, x[0], x[1], ""), w);
+    case CANON_EQ:
+        return lw_flag(c, LLVMBuildFCmp(b, LLVMRealOEQ, x[0], x[1], ""), w);
+    case CANON_NE:
+        return lw_flag(c, LLVMBuildFCmp(b, LLVMRealUNE, x[0], x[1], ""), w);
+    case CANON_WHERE:
+        return LLVMBuildSelect(
+            b, LLVMBuildFCmp(b, LLVMRealUNE, x[0], jit_fconst(&c->ir, 0.0f, w), ""), x[1],
+            x[2], "");
+    default: /* sugar kinds never reach a normal form (canon_check) */
         return lw_fail(c, canon_kinds[nd->kind].name, nd->kind);
     }
-    c->memo[i] = v;
-    return v;
 }
 
-/* The value of expression `root` at point pt, or NULL (c->st set). */
+/* The value of expression `root` at point pt, or NULL (c->st set): the nodes reachable
+ * from root, in index order (operands first), each emitted once. */
 LLVMValueRef jit_lower_eval(jit_lower_ctx *c, const jit_point *pt, uint32_t root) {
     memset(c->memo, 0, c->p->n_nodes * sizeof *c->memo);
-    return lw_node(c, pt, root);
+    memset(c->mark, 0, c->p->n_nodes);
+    c->mark[root] = 1;
+    for (uint32_t i = root + 1; i-- > 0;)
+        for (unsigned k = 0; c->mark[i] && k < c->p->nodes[i].arity; k++)
+            c->mark[c->p->nodes[i].op[k]] = 1;
+    for (uint32_t i = 0; i <= root; i++)
+        if (c->mark[i] && !(c->memo[i] = lw_node(c, pt, i)))
+            return NULL;
+    return c->memo[root];
 }
 
 LLVMValueRef jit_sum_add(jit_lower_ctx *c, LLVMValueRef a, LLVMValueRef v) {
@@ -285,13 +285,11 @@ static LLVMValueRef lw_range_point(jit_lower_ctx *c, const canon_stage *st,
  * accumulators, so a reduction is not one latency chain) when the expression is cheap,
  * else 1 (more copies of an expensive expression cost compile time, not run time). */
 static unsigned lw_unroll(const jit_lower_ctx *c, const canon_stage *st) {
-    if (st->root >= JIT_UNROLL_MAX_NODES || st->root >= c->p->n_nodes)
+    if (st->root >= JIT_UNROLL_MAX_NODES)
         return 1;
-    for (uint32_t i = 0; i <= st->root; i++) {
-        canon_kind k = (canon_kind)c->p->nodes[i].kind;
-        if (k == CANON_EXP || k == CANON_LOG || k == CANON_TANH || k == CANON_DIV)
+    for (uint32_t i = 0; i <= st->root; i++)
+        if (canon_kinds[c->p->nodes[i].kind].cost == CANON_COST_COSTLY)
             return 1;
-    }
     return JIT_UNROLL;
 }
 
@@ -589,9 +587,16 @@ static int lw_body(jit_lower_ctx *c) {
 hg_status jit_lower(const canon_program *p, const jit_key *key, const char *name, int broken,
                     LLVMContextRef ctx, LLVMModuleRef *out_mod, char *err, size_t cap) {
     jit_lower_ctx c = {.p = p, .key = key, .err = err, .cap = cap, .st = HG_OK};
+    char why[256];
+    if (canon_check(p, 0, NULL, why, sizeof why) != 0)
+        return jit_fail(HG_ERR_COMPILE, err, cap, "cannot lower %s: %s", name, why);
     c.memo = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *c.memo);
-    if (!c.memo)
+    c.mark = malloc(p->n_nodes ? p->n_nodes : 1);
+    if (!c.memo || !c.mark) {
+        free(c.memo);
+        free(c.mark);
         return jit_fail(HG_ERR_NO_MEMORY, err, cap, "no memory to lower %s", name);
+    }
     jit_ir *ir = &c.ir;
     ir->ctx = ctx;
     ir->mod = LLVMModuleCreateWithNameInContext(name, ctx);
@@ -627,6 +632,7 @@ hg_status jit_lower(const canon_program *p, const jit_key *key, const char *name
     LLVMDisposeBuilder(c.alloca_b);
     LLVMDisposeBuilder(ir->b);
     free(c.memo);
+    free(c.mark);
     if (rc || c.st != HG_OK) {
         LLVMDisposeModule(ir->mod);
         return c.st != HG_OK ? c.st : jit_fail(HG_ERR_COMPILE, err, cap, "cannot lower %s", name);

@@ -1,6 +1,7 @@
 /*
- * jit/lower_math.c — exp, log and tanh emitted as LLVM IR, operation for operation the
- * sequences of canon/scalar.h (llvm.fma where it calls fmaf, bitcasts for its bit tricks,
+ * jit/lower_math.c — exp, log, tanh and pow emitted as LLVM IR, operation for operation the
+ * sequences of canon/scalar.h (llvm.fma where it calls fma/fmaf, llvm.floor for floorf,
+ * double lanes where pow works in double, bitcasts for its bit tricks,
  * selects for its conditionals), so JIT kernels and the interpreter agree bit for bit and
  * kernels call no libm.  The substitutions, on AVX-512 and provably the same values: exp's
  * final scaling by 2^k as vscalefps, log's split x = m * 2^e as vgetmantps / vgetexpps and
@@ -252,4 +253,111 @@ LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x) {
     LLVMValueRef sign = LLVMBuildAnd(b, jit_f2u(ir, x), jit_iconst(ir, 0x80000000u, w), "");
     q = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, q), sign, ""));
     return jit_fsel(ir, LLVMRealUNO, x, x, x, q);
+}
+
+/* ---- pow: canon_pow_f32, in double lanes --------------------------------------------- */
+
+/* The double constant c, or a vector of w copies of it. */
+static LLVMValueRef jit_dconst(jit_ir *ir, double c, unsigned w) {
+    return jit_splat_const(LLVMConstReal(ir->f64, c), w);
+}
+
+/* The i64 constant c, or a vector of w copies of it. */
+static LLVMValueRef jit_i64const(jit_ir *ir, uint64_t c, unsigned w) {
+    return jit_splat_const(LLVMConstInt(ir->i64, c, 0), w);
+}
+
+/* canon_pow_log2: log2(a) for doubles a > 0 (finite, normal). */
+static LLVMValueRef jit_pow_log2(jit_ir *ir, LLVMValueRef a) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(a);
+    LLVMTypeRef it = w == 1 ? ir->i64 : LLVMVectorType(ir->i64, w);
+    LLVMValueRef u = LLVMBuildBitCast(b, a, it, "");
+    LLVMValueRef e = LLVMBuildSub(b, LLVMBuildLShr(b, u, jit_i64const(ir, 52, w), ""),
+                                  jit_i64const(ir, 1023, w), "");
+    LLVMValueRef mbits = LLVMBuildOr(
+        b, LLVMBuildAnd(b, u, jit_i64const(ir, 0x000fffffffffffffull, w), ""),
+        jit_i64const(ir, 0x3ff0000000000000ull, w), "");
+    LLVMValueRef m = LLVMBuildBitCast(b, mbits, LLVMTypeOf(a), "");
+    LLVMValueRef big = LLVMBuildFCmp(b, LLVMRealOGT, m, jit_dconst(ir, CANON_POW_SQRT2, w), "");
+    m = LLVMBuildSelect(b, big, LLVMBuildFMul(b, m, jit_dconst(ir, 0.5, w), ""), m, "");
+    LLVMValueRef ef = LLVMBuildSIToFP(b, LLVMBuildAdd(b, e, LLVMBuildZExt(b, big, it, ""), ""),
+                                      LLVMTypeOf(a), "");
+    LLVMValueRef one = jit_dconst(ir, 1.0, w);
+    LLVMValueRef s = LLVMBuildFDiv(b, LLVMBuildFSub(b, m, one, ""), LLVMBuildFAdd(b, m, one, ""),
+                                   "");
+    LLVMValueRef s2 = LLVMBuildFMul(b, s, s, "");
+    static const double poly[] = {CANON_POW_L6, CANON_POW_L5, CANON_POW_L4, CANON_POW_L3,
+                                  CANON_POW_L2, CANON_POW_L1, CANON_POW_L0};
+    LLVMValueRef p = jit_dconst(ir, CANON_POW_L7, w);
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        p = jit_fma(ir, p, s2, jit_dconst(ir, poly[i], w));
+    return jit_fma(ir, s, p, ef);
+}
+
+/* canon_pow_exp2: 2^t for doubles t in [-200, 200]. */
+static LLVMValueRef jit_pow_exp2(jit_ir *ir, LLVMValueRef t) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(t);
+    LLVMTypeRef it = w == 1 ? ir->i64 : LLVMVectorType(ir->i64, w);
+    LLVMValueRef magic = jit_dconst(ir, CANON_POW_RINT_MAGIC, w);
+    LLVMValueRef kt = LLVMBuildFAdd(b, t, magic, "");
+    LLVMValueRef r = LLVMBuildFSub(b, t, LLVMBuildFSub(b, kt, magic, ""), "");
+    LLVMValueRef k = LLVMBuildSub(b, LLVMBuildBitCast(b, kt, it, ""),
+                                  jit_i64const(ir, canon_d2u(CANON_POW_RINT_MAGIC), w), "");
+    static const double poly[] = {CANON_POW_E10, CANON_POW_E9, CANON_POW_E8, CANON_POW_E7,
+                                  CANON_POW_E6,  CANON_POW_E5, CANON_POW_E4, CANON_POW_E3,
+                                  CANON_POW_E2,  CANON_POW_E1, 1.0};
+    LLVMValueRef p = jit_dconst(ir, CANON_POW_E11, w);
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        p = jit_fma(ir, p, r, jit_dconst(ir, poly[i], w));
+    LLVMValueRef bits = LLVMBuildAdd(b, LLVMBuildBitCast(b, p, it, ""),
+                                     LLVMBuildShl(b, k, jit_i64const(ir, 52, w), ""), "");
+    return LLVMBuildBitCast(b, bits, LLVMTypeOf(t), "");
+}
+
+LLVMValueRef jit_emit_pow(jit_ir *ir, LLVMValueRef x, LLVMValueRef y) {
+    LLVMBuilderRef b = ir->b;
+    unsigned w = jit_width(x);
+    LLVMTypeRef dt = w == 1 ? ir->f64 : LLVMVectorType(ir->f64, w);
+    LLVMValueRef ax = LLVMBuildFPExt(b, jit_intrinsic(ir, "llvm.fabs", LLVMTypeOf(x), &x, 1),
+                                     dt, "");
+    LLVMValueRef dzero = jit_dconst(ir, 0.0, w), dinf = jit_dconst(ir, INFINITY, w);
+    LLVMValueRef finite = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealOGT, ax, dzero, ""),
+                                       LLVMBuildFCmp(b, LLVMRealOLT, ax, dinf, ""), "");
+    LLVMValueRef l = jit_pow_log2(ir, LLVMBuildSelect(b, finite, ax, jit_dconst(ir, 1.0, w), ""));
+    l = jit_fsel(ir, LLVMRealOEQ, ax, dzero, jit_dconst(ir, -INFINITY, w), l);
+    l = jit_fsel(ir, LLVMRealOEQ, ax, dinf, dinf, l);
+    LLVMValueRef t = LLVMBuildFMul(b, LLVMBuildFPExt(b, y, dt, ""), l, "");
+    LLVMValueRef hi = jit_dconst(ir, CANON_POW_T_LIMIT, w), lo = jit_dconst(ir, -CANON_POW_T_LIMIT, w);
+    t = jit_fsel(ir, LLVMRealOGT, t, hi, hi, t);
+    t = jit_fsel(ir, LLVMRealOLT, t, lo, lo, t);
+    LLVMValueRef r = LLVMBuildFPTrunc(b, jit_pow_exp2(ir, t), LLVMTypeOf(x), "");
+    LLVMValueRef half = LLVMBuildFMul(b, y, jit_fconst(ir, 0.5f, w), "");
+    LLVMValueRef fy = jit_intrinsic(ir, "llvm.floor", LLVMTypeOf(y), &y, 1);
+    LLVMValueRef fh = jit_intrinsic(ir, "llvm.floor", LLVMTypeOf(y), &half, 1);
+    LLVMValueRef y_int = LLVMBuildFCmp(b, LLVMRealOEQ, fy, y, "");
+    LLVMValueRef y_odd = LLVMBuildAnd(b, y_int, LLVMBuildFCmp(b, LLVMRealUNE, fh, half, ""), "");
+    LLVMValueRef x_neg_bit = LLVMBuildICmp(
+        b, LLVMIntNE, LLVMBuildLShr(b, jit_f2u(ir, x), jit_iconst(ir, 31, w), ""),
+        jit_iconst(ir, 0, w), "");
+    r = LLVMBuildSelect(b, LLVMBuildAnd(b, y_odd, x_neg_bit, ""), LLVMBuildFNeg(b, r, ""), r, "");
+    LLVMValueRef zero = jit_fconst(ir, 0.0f, w);
+    LLVMValueRef neg_finite =
+        LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealOLT, x, zero, ""),
+                     LLVMBuildFCmp(b, LLVMRealOGT, x, jit_fconst(ir, -INFINITY, w), ""), "");
+    r = LLVMBuildSelect(b, LLVMBuildAnd(b, neg_finite, LLVMBuildNot(b, y_int, ""), ""),
+                        jit_fconst(ir, NAN, w), r, "");
+    LLVMValueRef any_nan = LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""),
+                                       LLVMBuildFCmp(b, LLVMRealUNO, y, y, ""), "");
+    r = LLVMBuildSelect(b, any_nan, LLVMBuildFAdd(b, x, y, ""), r, "");
+    LLVMValueRef one = jit_fconst(ir, 1.0f, w);
+    LLVMValueRef ay = jit_intrinsic(ir, "llvm.fabs", LLVMTypeOf(y), &y, 1);
+    LLVMValueRef minus_one_inf =
+        LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, jit_fconst(ir, -1.0f, w), ""),
+                     LLVMBuildFCmp(b, LLVMRealOEQ, ay, jit_fconst(ir, INFINITY, w), ""), "");
+    r = LLVMBuildSelect(b, minus_one_inf, one, r, "");
+    LLVMValueRef unit = LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOEQ, y, zero, ""),
+                                    LLVMBuildFCmp(b, LLVMRealOEQ, x, one, ""), "");
+    return LLVMBuildSelect(b, unit, one, r, "pow");
 }

@@ -1,18 +1,24 @@
 /*
  * runtime/interp.c — the block interpreter over canonical forms (see interp.h).
  *
- *   interp_run: per-thread scratch → check the whole program (nothing is written when it
- *   is malformed) → each stage by domain:
+ *   interp_run: per-thread scratch → check the whole program (canon_check plus the
+ *   domains' slot rules; nothing is written when it is malformed) → each stage by domain:
  *     RANGE     plan: reachable nodes, uniform (scalar) values, one scratch row per varying
  *               node (rows recycled after their last reader); then per block of
  *               INTERP_BLOCK: one kernel call per varying node, then the sinks
  *     SCALAR    the plan's uniform value of the root
- *     CONTRACT  C = 0, then C[i, j..] += A[i,p] * B[p, j..] over panels of rows
- *     STRIDED   odometer over the outer dimensions, the innermost one as a tight loop
+ *     CONTRACT  MUL(LOAD 0, LOAD 1): C = 0, then C[i, j..] += A[i,p] * B[p, j..] over
+ *               panels of rows; any other expression: per element of C, A's row and B's
+ *               column gathered in blocks, the expression planned as for RANGE, summed
+ *     STRIDED   a copy: odometer over the outer dimensions, the innermost one as a tight
+ *               loop; any other expression: each innermost run gathered into a block and
+ *               evaluated as for RANGE
  *
  * Kernels run over a multiple of INTERP_VEC elements on restrict-qualified rows: that is
- * what gcc's -O2 ("very cheap") vectorizer needs to vectorize them without an epilogue.
- * A partial last block therefore reads its loads from zero-padded copies.
+ * what gcc's vectorizer needs to vectorize them without an epilogue.  A partial last
+ * block therefore reads its loads from zero-padded copies.  The kernels are one loop per
+ * computed kind of canon/prims.def and per shape of its operands (row or uniform scalar),
+ * all over canon_apply_f32.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,11 +33,7 @@
 
 _Static_assert(INTERP_BLOCK % INTERP_VEC == 0, "INTERP_BLOCK must be a multiple of INTERP_VEC");
 
-/* The compute kinds the interpreter runs, by arity (one list for kernels and checks). */
-#define INTERP_UNARY(X) X(NEG) X(ABS) X(EXP) X(LOG) X(TANH)
-#define INTERP_BINARY(X) X(ADD) X(MUL) X(DIV) X(MIN) X(MAX)
-
-/* ---- float32 semantics ------------------------------------------------------------------ */
+/* ---- reductions --------------------------------------------------------------------------- */
 
 /* acc combined with x by a reduction sink (SUM, MIN or MAX). */
 static inline float interp_combine(canon_reduce red, float acc, float x) {
@@ -48,50 +50,6 @@ static inline float interp_combine(canon_reduce red, float acc, float x) {
 /* The identity of a reduction sink: SUM 0, MIN +Inf, MAX -Inf. */
 static float interp_identity(canon_reduce red) {
     return red == CANON_RED_MIN ? INFINITY : red == CANON_RED_MAX ? -INFINITY : 0.0f;
-}
-
-/* ---- block kernels ---------------------------------------------------------------------- */
-
-/* d[i] = kind(a[i]) for i < len; len is a multiple of INTERP_VEC, d does not overlap a. */
-static void interp_unary(canon_kind kind, float *restrict d, const float *restrict a,
-                         size_t len) {
-    len &= ~(size_t)(INTERP_VEC - 1); /* states the contract to the vectorizer */
-    switch (kind) {
-#define INTERP_U(K)                                                                       \
-    case CANON_##K:                                                                       \
-        for (size_t i = 0; i < len; i++)                                                  \
-            d[i] = canon_apply_f32(CANON_##K, a[i], 0.0f);                                \
-        break;
-        INTERP_UNARY(INTERP_U)
-#undef INTERP_U
-    default:
-        break;
-    }
-}
-
-/* d[i] = kind(x_i, y_i) for i < len (a multiple of INTERP_VEC): x_i is a[i], or the scalar
- * as when a is NULL; likewise y_i from b / bs (not both NULL).  d overlaps neither row. */
-static void interp_binary(canon_kind kind, float *restrict d, const float *restrict a,
-                          float as, const float *restrict b, float bs, size_t len) {
-    len &= ~(size_t)(INTERP_VEC - 1);
-    switch (kind) {
-#define INTERP_B(K)                                                                       \
-    case CANON_##K:                                                                       \
-        if (a && b)                                                                       \
-            for (size_t i = 0; i < len; i++)                                              \
-                d[i] = canon_apply_f32(CANON_##K, a[i], b[i]);                            \
-        else if (a)                                                                       \
-            for (size_t i = 0; i < len; i++)                                              \
-                d[i] = canon_apply_f32(CANON_##K, a[i], bs);                              \
-        else                                                                              \
-            for (size_t i = 0; i < len; i++)                                              \
-                d[i] = canon_apply_f32(CANON_##K, as, b[i]);                              \
-        break;
-        INTERP_BINARY(INTERP_B)
-#undef INTERP_B
-    default:
-        break;
-    }
 }
 
 /* The reduction of x[0..len) by `red`: INTERP_VEC independent lanes (float), folded
@@ -125,6 +83,59 @@ static float interp_reduce_block(canon_reduce red, const float *restrict x, size
     return r;
 }
 
+/* ---- block kernels ---------------------------------------------------------------------- */
+
+/* d[i] = kind(x_i, y_i, z_i) for i < len (a multiple of INTERP_VEC), over the kind's
+ * arity: operand k is row[k][i], or the uniform val[k] when row[k] is NULL (not all of
+ * them NULL).  d overlaps no row. */
+static void interp_kernel(canon_kind kind, float *restrict d, const float *restrict a,
+                          const float *restrict b, const float *restrict c, const float val[3],
+                          size_t len) {
+    len &= ~(size_t)(INTERP_VEC - 1); /* states the contract to the vectorizer */
+    const float as = val[0], bs = val[1], cs = val[2];
+    const unsigned rows = (a != NULL) | (b != NULL) << 1 | (c != NULL) << 2;
+#define INTERP_LOOP(K, X, Y, Z)                                                           \
+    for (size_t i = 0; i < len; i++)                                                      \
+        d[i] = canon_apply_f32(CANON_##K, X, Y, Z);                                       \
+    return;
+#define INTERP_K1(K)                                                                      \
+    case CANON_##K:                                                                       \
+        INTERP_LOOP(K, a[i], 0.0f, 0.0f)
+#define INTERP_K2(K)                                                                      \
+    case CANON_##K:                                                                       \
+        switch (rows) {                                                                   \
+        case 1: INTERP_LOOP(K, a[i], bs, 0.0f)                                            \
+        case 2: INTERP_LOOP(K, as, b[i], 0.0f)                                            \
+        default: INTERP_LOOP(K, a[i], b[i], 0.0f)                                         \
+        }
+#define INTERP_K3(K)                                                                      \
+    case CANON_##K:                                                                       \
+        switch (rows) {                                                                   \
+        case 1: INTERP_LOOP(K, a[i], bs, cs)                                              \
+        case 2: INTERP_LOOP(K, as, b[i], cs)                                              \
+        case 3: INTERP_LOOP(K, a[i], b[i], cs)                                            \
+        case 4: INTERP_LOOP(K, as, bs, c[i])                                              \
+        case 5: INTERP_LOOP(K, a[i], bs, c[i])                                            \
+        case 6: INTERP_LOOP(K, as, b[i], c[i])                                            \
+        default: INTERP_LOOP(K, a[i], b[i], c[i])                                         \
+        }
+/* prims.def rows by role and arity: MAP kinds get a case, leaves and sugar none. */
+#define INTERP_ROLE_LEAF(K, arity)
+#define INTERP_ROLE_SUGAR(K, arity)
+#define INTERP_ROLE_MAP(K, arity) INTERP_K##arity(K)
+    switch (kind) {
+#define CANON_PRIM(NAME, code, role, arity, ...) INTERP_ROLE_##role(NAME, arity)
+#include "../canon/prims.def"
+#undef CANON_PRIM
+    default:
+        return; /* interp_check admits no other kind */
+    }
+#undef INTERP_LOOP
+#undef INTERP_K1
+#undef INTERP_K2
+#undef INTERP_K3
+}
+
 /* ---- per-thread scratch ----------------------------------------------------------------- */
 
 /* Per-node state of the stage being run. */
@@ -137,8 +148,8 @@ typedef struct {
     uint8_t varying;  /* depends on a LOAD (else uniform: one value for the stage) */
 } interp_node;
 
-/* Rows 0..CANON_MAX_SLOTS-1 hold zero-padded loads of a partial block, row INTERP_ROW_BCAST
- * a uniform root broadcast, and the rows after it the varying nodes. */
+/* Rows 0..CANON_MAX_SLOTS-1 hold zero-padded (or gathered) loads of a block, row
+ * INTERP_ROW_BCAST a uniform root broadcast, and the rows after it the varying nodes. */
 #define INTERP_ROW_BCAST CANON_MAX_SLOTS
 #define INTERP_ROW_FIRST (CANON_MAX_SLOTS + 1)
 
@@ -208,36 +219,7 @@ static float *interp_row(const interp_scratch *s, uint32_t row) {
 
 /* ---- program checks --------------------------------------------------------------------- */
 
-/* 1 when the kind is one the interpreter evaluates (leaves and compute kinds). */
-static int interp_kind_ok(unsigned kind) {
-    switch (kind) {
-    case CANON_LOAD:
-    case CANON_PARAM:
-    case CANON_CONST:
-    case CANON_ACC:
-    case CANON_LEN:
-#define INTERP_K(K) case CANON_##K:
-        INTERP_UNARY(INTERP_K)
-        INTERP_BINARY(INTERP_K)
-#undef INTERP_K
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* 1 when stage st of p yields a scalar that later stages can read with ACC. */
-static int interp_has_scalar(const canon_stage *st) {
-    return st->domain == CANON_DOM_SCALAR ||
-           (st->domain == CANON_DOM_RANGE && st->reduce != CANON_RED_NONE);
-}
-
-/* 1 when `slot` is an array slot of p (CANON_NONE is not). */
-static int interp_slot_ok(const canon_program *p, uint32_t slot) {
-    return slot < p->n_slots;
-}
-
-/* Marks (s->nodes[].used) the nodes reachable from `root`; p's operands are checked. */
+/* Marks (s->nodes[].used) the nodes reachable from `root`. */
 static void interp_mark(const canon_program *p, uint32_t root, interp_scratch *s) {
     for (uint32_t i = 0; i <= root; i++)
         s->nodes[i].used = 0;
@@ -250,87 +232,57 @@ static void interp_mark(const canon_program *p, uint32_t root, interp_scratch *s
     }
 }
 
-/* 1 when node i is LOAD of `slot`. */
-static int interp_is_load(const canon_program *p, uint32_t i, uint32_t slot) {
-    return p->nodes[i].kind == CANON_LOAD && p->nodes[i].arg == slot;
+/* 1 when node i is the MUL of LOAD 0 and LOAD 1 (the contraction's fast path). */
+static int interp_is_product(const canon_program *p, uint32_t i) {
+    const canon_node *n = &p->nodes[i];
+    if (n->kind != CANON_MUL)
+        return 0;
+    const canon_node *x = &p->nodes[n->op[0]], *y = &p->nodes[n->op[1]];
+    return x->kind == CANON_LOAD && y->kind == CANON_LOAD &&
+           ((x->arg == 0 && y->arg == 1) || (x->arg == 1 && y->arg == 0));
 }
 
-/* Checks stage `si` of p (nodes already checked); 0 if runnable, -1 if malformed. */
-static int interp_check_stage(const canon_program *p, uint32_t si, const canon_args *args,
-                              interp_scratch *s) {
-    const canon_stage *st = &p->stages[si];
-    if (st->root >= p->n_nodes || st->reduce > CANON_RED_MAX)
-        return -1;
-    interp_mark(p, st->root, s);
-    for (uint32_t i = 0; i <= st->root; i++) {
-        const canon_node *nd = &p->nodes[i];
-        if (!s->nodes[i].used)
-            continue;
-        if (nd->kind == CANON_ACC &&
-            (nd->arg >= si || !interp_has_scalar(&p->stages[nd->arg])))
-            return -1;
-        if (nd->kind == CANON_LOAD && st->domain == CANON_DOM_SCALAR)
-            return -1;
-    }
-    const canon_node *root = &p->nodes[st->root];
-    int store_ok = interp_slot_ok(p, st->store_slot);
-    switch (st->domain) {
-    case CANON_DOM_RANGE:
-        return store_ok || st->store_slot == CANON_NONE ? 0 : -1;
-    case CANON_DOM_SCALAR:
-        return st->store_slot == CANON_NONE && st->reduce == CANON_RED_NONE ? 0 : -1;
-    case CANON_DOM_CONTRACT: /* MUL(LOAD(0), LOAD(1)) in either operand order, sum, store */
-        if (root->kind != CANON_MUL || st->reduce != CANON_RED_SUM || !store_ok ||
-            st->store_slot < 2)
-            return -1;
-        return (interp_is_load(p, root->op[0], 0) && interp_is_load(p, root->op[1], 1)) ||
-                       (interp_is_load(p, root->op[0], 1) && interp_is_load(p, root->op[1], 0))
-                   ? 0
-                   : -1;
-    case CANON_DOM_STRIDED:
-        return root->kind == CANON_LOAD && st->reduce == CANON_RED_NONE && store_ok &&
-                       st->store_slot != root->arg && args->strided.ndim <= CANON_MAX_DIMS
-                   ? 0
-                   : -1;
-    default:
-        return -1;
-    }
-}
-
-/* Checks the whole program against the interpreter's contract; 0 or -1 (malformed). */
+/* Checks p against the interpreter's contract (see interp.h): canon_check, then the slot
+ * rules of the CONTRACT and STRIDED domains.  0 or -1 (malformed). */
 static int interp_check(const canon_program *p, const canon_args *args, interp_scratch *s) {
-    if (p->oom || !p->nodes || p->n_stages > CANON_MAX_STAGES ||
-        p->n_slots > CANON_MAX_SLOTS || p->n_params > CANON_MAX_PARAMS)
+    if (canon_check(p, 0, s->exec, NULL, 0) != 0)
         return -1;
-    for (uint32_t i = 0; i < p->n_nodes; i++) {
-        const canon_node *nd = &p->nodes[i];
-        if (!interp_kind_ok(nd->kind) || nd->arity != canon_kinds[nd->kind].arity)
+    for (uint32_t si = 0; si < p->n_stages; si++) {
+        const canon_stage *st = &p->stages[si];
+        uint32_t max_load; /* the highest slot the stage may load */
+        if (st->domain == CANON_DOM_CONTRACT)
+            max_load = 1;
+        else if (st->domain == CANON_DOM_STRIDED)
+            max_load = 0;
+        else
+            continue;
+        if (st->store_slot <= max_load ||
+            (st->domain == CANON_DOM_STRIDED && args->strided.ndim > CANON_MAX_DIMS))
             return -1;
-        for (unsigned k = 0; k < nd->arity; k++)
-            if (nd->op[k] >= i)
+        interp_mark(p, st->root, s);
+        for (uint32_t i = 0; i <= st->root; i++)
+            if (s->nodes[i].used && p->nodes[i].kind == CANON_LOAD && p->nodes[i].arg > max_load)
                 return -1;
-        if ((nd->kind == CANON_LOAD && nd->arg >= p->n_slots) ||
-            (nd->kind == CANON_PARAM && nd->arg >= p->n_params))
-            return -1;
     }
-    for (uint32_t si = 0; si < p->n_stages; si++)
-        if (interp_check_stage(p, si, args, s) != 0)
-            return -1;
-    if (p->result_stage != CANON_NONE &&
-        (p->result_stage >= p->n_stages || !interp_has_scalar(&p->stages[p->result_stage])))
-        return -1;
     return 0;
 }
 
-/* ---- RANGE and SCALAR stages ------------------------------------------------------------- */
+/* ---- planned evaluation (RANGE stages, and the general CONTRACT and STRIDED paths) ------ */
 
-/* Plans stage `st` into s: marks reachable nodes, computes uniform values (leaves other
- * than LOAD, and nodes with only uniform operands), lists the varying compute nodes in
- * s->exec and gives each a row, recycling a row after its last reader.  Returns the
- * number of nodes in s->exec. */
-static uint32_t interp_plan(const canon_program *p, const canon_stage *st,
-                            const canon_args *args, const float *acc, interp_scratch *s) {
-    const uint32_t root = st->root;
+/* 1 when operand k of nd is its first operand naming that node. */
+static int interp_first_use(const canon_node *nd, unsigned k) {
+    for (unsigned j = 0; j < k; j++)
+        if (nd->op[j] == nd->op[k])
+            return 0;
+    return 1;
+}
+
+/* Plans the evaluation of `root` into s: marks reachable nodes, computes uniform values
+ * (leaves other than LOAD, and nodes with only uniform operands), lists the varying
+ * compute nodes in s->exec and gives each a row, recycling a row after its last reader.
+ * `n` is the value of LEN.  Returns the number of nodes in s->exec. */
+static uint32_t interp_plan(const canon_program *p, uint32_t root, const canon_args *args,
+                            uint64_t n, const float *acc, interp_scratch *s) {
     uint32_t n_exec = 0;
     interp_mark(p, root, s);
     for (uint32_t i = 0; i <= root; i++) {
@@ -355,18 +307,20 @@ static uint32_t interp_plan(const canon_program *p, const canon_stage *st,
             x->val = acc[nd->arg];
             continue;
         case CANON_LEN:
-            x->val = (float)args->n;
+            x->val = (float)n;
             continue;
         default:
             break;
         }
-        const interp_node *a = &s->nodes[nd->op[0]];
-        const interp_node *b = nd->arity > 1 ? &s->nodes[nd->op[1]] : NULL;
-        if (!a->varying && !(b && b->varying)) {
-            x->val = canon_apply_f32((canon_kind)nd->kind, a->val, b ? b->val : 0.0f);
+        float v[3] = {0.0f, 0.0f, 0.0f};
+        for (unsigned k = 0; k < nd->arity; k++) {
+            x->varying |= s->nodes[nd->op[k]].varying;
+            v[k] = s->nodes[nd->op[k]].val;
+        }
+        if (!x->varying) {
+            x->val = canon_apply_f32((canon_kind)nd->kind, v[0], v[1], v[2]);
             continue;
         }
-        x->varying = 1;
         for (unsigned k = 0; k < nd->arity; k++)
             s->nodes[nd->op[k]].last = i;
         s->exec[n_exec++] = i;
@@ -382,67 +336,80 @@ static uint32_t interp_plan(const canon_program *p, const canon_stage *st,
         for (unsigned k = 0; k < nd->arity; k++) {
             const uint32_t o = nd->op[k];
             const int computed = p->nodes[o].kind != CANON_LOAD && s->nodes[o].varying;
-            if (computed && s->nodes[o].last == i && (k == 0 || o != nd->op[0]))
+            if (computed && s->nodes[o].last == i && interp_first_use(nd, k))
                 s->free_rows[n_free++] = s->nodes[o].row;
         }
     }
     return n_exec;
 }
 
-/* Runs the RANGE stage `st` (planned into s, n_exec compute nodes) over [0, args->n):
- * stores its root and/or reduces it; *out_acc gets the reduced value (if any). */
+/* Evaluates a planned root (n_exec compute nodes) over one block of len elements, whose
+ * LOAD of slot j reads src[j][0..len) (a row of s itself, when gathered there); returns
+ * the root's values (len of them, valid until the next block). */
+static const float *interp_block(const canon_program *p, uint32_t root, uint32_t n_exec,
+                                 interp_scratch *s, float *const *src, size_t len) {
+    const size_t len_vec = (len + INTERP_VEC - 1) & ~(size_t)(INTERP_VEC - 1);
+    if (!s->nodes[root].varying) { /* uniform root: a broadcast row, filled once */
+        if (!s->nodes[root].in) {
+            float *b = interp_row(s, INTERP_ROW_BCAST);
+            for (size_t i = 0; i < INTERP_BLOCK; i++)
+                b[i] = s->nodes[root].val;
+            s->nodes[root].in = b;
+        }
+        return s->nodes[root].in;
+    }
+    for (uint32_t i = 0; i <= root; i++) { /* this block's loads */
+        const canon_node *nd = &p->nodes[i];
+        if (!s->nodes[i].used || nd->kind != CANON_LOAD)
+            continue;
+        const float *in = src[nd->arg];
+        float *pad = interp_row(s, nd->arg);
+        if (len != len_vec) { /* zero-padded to a whole vector */
+            if (in != pad)
+                memcpy(pad, in, len * sizeof *pad);
+            memset(pad + len, 0, (len_vec - len) * sizeof *pad);
+            in = pad;
+        }
+        s->nodes[i].in = in;
+    }
+    for (uint32_t e = 0; e < n_exec; e++) {
+        const canon_node *nd = &p->nodes[s->exec[e]];
+        const float *row[3] = {NULL, NULL, NULL};
+        float val[3] = {0.0f, 0.0f, 0.0f};
+        for (unsigned k = 0; k < nd->arity; k++) {
+            const interp_node *o = &s->nodes[nd->op[k]];
+            row[k] = o->varying ? o->in : NULL;
+            val[k] = o->val;
+        }
+        interp_kernel((canon_kind)nd->kind, interp_row(s, s->nodes[s->exec[e]].row), row[0],
+                      row[1], row[2], val, len_vec);
+    }
+    return s->nodes[root].in;
+}
+
+/* Runs the RANGE stage `st` over [0, args->n): stores its root and/or reduces it;
+ * *out_acc gets the reduced value (if any). */
 static void interp_range(const canon_program *p, const canon_stage *st,
-                         const canon_args *args, uint32_t n_exec, interp_scratch *s,
+                         const canon_args *args, const float *acc, interp_scratch *s,
                          float *out_acc) {
     const uint64_t n = args->n;
     const uint32_t root = st->root;
     float *dst = st->store_slot != CANON_NONE ? args->slot[st->store_slot] : NULL;
-    const int root_load = p->nodes[root].kind == CANON_LOAD;
-    if (!s->nodes[root].varying) { /* uniform root: broadcast it once */
-        float *b = interp_row(s, INTERP_ROW_BCAST);
-        const size_t len = n < INTERP_BLOCK ? (size_t)n : INTERP_BLOCK;
-        for (size_t i = 0; i < len; i++)
-            b[i] = s->nodes[root].val;
-        s->nodes[root].in = b;
-    } else if (root_load && dst && st->reduce == CANON_RED_NONE) { /* a copy: memmove */
-        const float *src = args->slot[p->nodes[root].arg];
+    if (p->nodes[root].kind == CANON_LOAD && dst && st->reduce == CANON_RED_NONE) {
+        const float *src = args->slot[p->nodes[root].arg]; /* a copy: memmove */
         if (dst != src && n > 0)
             memmove(dst, src, (size_t)n * sizeof *dst);
         return;
     }
+    const uint32_t n_exec = interp_plan(p, root, args, n, acc, s);
     double sum = 0.0;
     float red = interp_identity(st->reduce);
+    float *src[CANON_MAX_SLOTS];
     for (uint64_t off = 0; off < n; off += INTERP_BLOCK) {
         const size_t len = n - off < INTERP_BLOCK ? (size_t)(n - off) : INTERP_BLOCK;
-        const size_t len_vec = (len + INTERP_VEC - 1) & ~(size_t)(INTERP_VEC - 1);
-        for (uint32_t i = 0; i <= root; i++) { /* this block's loads */
-            const canon_node *nd = &p->nodes[i];
-            if (!s->nodes[i].used || nd->kind != CANON_LOAD)
-                continue;
-            const float *src = args->slot[nd->arg] + off;
-            if (len == len_vec) {
-                s->nodes[i].in = src;
-            } else {
-                float *pad = interp_row(s, nd->arg);
-                memcpy(pad, src, len * sizeof *pad);
-                memset(pad + len, 0, (len_vec - len) * sizeof *pad);
-                s->nodes[i].in = pad;
-            }
-        }
-        for (uint32_t e = 0; e < n_exec; e++) {
-            const canon_node *nd = &p->nodes[s->exec[e]];
-            const interp_node *x = &s->nodes[s->exec[e]];
-            const interp_node *a = &s->nodes[nd->op[0]];
-            float *d = interp_row(s, x->row);
-            if (nd->arity == 1) {
-                interp_unary((canon_kind)nd->kind, d, a->in, len_vec);
-            } else {
-                const interp_node *b = &s->nodes[nd->op[1]];
-                interp_binary((canon_kind)nd->kind, d, a->varying ? a->in : NULL, a->val,
-                              b->varying ? b->in : NULL, b->val, len_vec);
-            }
-        }
-        const float *y = s->nodes[root].in;
+        for (uint32_t j = 0; j < p->n_slots; j++)
+            src[j] = args->slot[j] ? args->slot[j] + off : NULL;
+        const float *y = interp_block(p, root, n_exec, s, src, len);
         if (dst)
             memmove(dst + off, y, len * sizeof *dst); /* y may be dst's own slot (in place) */
         if (st->reduce == CANON_RED_SUM)
@@ -491,11 +458,9 @@ __attribute__((noinline)) static void interp_axpy1(float *restrict c, float a,
 /* C[i*n + j] = sum over p < k of A[i*a_rs + p*a_cs] * B[p*b_rs + j*b_cs], accumulated in
  * float in order p = 0, 1, ... (both paths below sum in that same order).  C must not
  * overlap A or B. */
-static void interp_contract(const canon_contract_shape *sh, const float *a, const float *b,
-                            float *c) {
+static void interp_product(const canon_contract_shape *sh, const float *a, const float *b,
+                           float *c) {
     const uint64_t m = sh->m, n = sh->n, k = sh->k;
-    if (m == 0 || n == 0)
-        return;
     memset(c, 0, (size_t)(m * n) * sizeof *c);
     if (k == 0)
         return;
@@ -531,18 +496,54 @@ static void interp_contract(const canon_contract_shape *sh, const float *a, cons
     }
 }
 
+/* n elements at src with stride `stride` into dst (contiguous). */
+static void interp_gather(float *restrict dst, const float *src, int64_t stride, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[(int64_t)i * stride];
+}
+
+/* CONTRACT stage st: C[i*n + j] = sum over p < k of root(A[i,p], B[p,j]); the product
+ * MUL(LOAD 0, LOAD 1) takes interp_product, any other expression is planned once and run
+ * per element of C over blocks of p (A's row in row 0, B's column in row 1), summed like a
+ * RANGE sum (float per block, blocks in double).  C must not overlap A or B. */
+static void interp_contract(const canon_program *p, const canon_stage *st,
+                            const canon_args *args, const float *acc, interp_scratch *s) {
+    const canon_contract_shape *sh = &args->contract;
+    float *c = args->slot[st->store_slot];
+    if (sh->m == 0 || sh->n == 0)
+        return;
+    if (interp_is_product(p, st->root)) {
+        interp_product(sh, args->slot[0], args->slot[1], c);
+        return;
+    }
+    const uint32_t n_exec = interp_plan(p, st->root, args, sh->k, acc, s);
+    float *src[2] = {interp_row(s, 0), interp_row(s, 1)};
+    for (uint64_t i = 0; i < sh->m; i++)
+        for (uint64_t j = 0; j < sh->n; j++) {
+            double sum = 0.0;
+            for (uint64_t q0 = 0; q0 < sh->k; q0 += INTERP_BLOCK) {
+                const size_t len = sh->k - q0 < INTERP_BLOCK ? (size_t)(sh->k - q0) : INTERP_BLOCK;
+                interp_gather(src[0], args->slot[0] + (int64_t)i * sh->a_rs + (int64_t)q0 * sh->a_cs,
+                              sh->a_cs, len);
+                interp_gather(src[1], args->slot[1] + (int64_t)q0 * sh->b_rs + (int64_t)j * sh->b_cs,
+                              sh->b_rs, len);
+                sum += interp_reduce_block(CANON_RED_SUM,
+                                           interp_block(p, st->root, n_exec, s, src, len), len);
+            }
+            c[i * sh->n + j] = (float)sum;
+        }
+}
+
 /* ---- STRIDED stages ---------------------------------------------------------------------- */
 
-/* dst[flat] = src[sum_d idx_d * stride_d] over the row-major shape (ndim 0: one element;
- * a zero dimension: nothing).  Adjacent dimensions that are one run in memory are merged
- * first.  dst must not overlap the elements read from src. */
-static void interp_strided(const canon_strided_shape *sh, const float *src, float *dst) {
-    uint64_t shape[CANON_MAX_DIMS];
-    int64_t stride[CANON_MAX_DIMS];
-    unsigned nd = 0;
+/* The shape of sh with size-1 dimensions dropped and adjacent dimensions that are one run
+ * in memory merged, into shape/stride; returns the number of dimensions left, or -1 when
+ * a dimension is 0 (nothing to do). */
+static int interp_merge_dims(const canon_strided_shape *sh, uint64_t *shape, int64_t *stride) {
+    int nd = 0;
     for (unsigned d = 0; d < sh->ndim; d++) {
         if (sh->shape[d] == 0)
-            return;
+            return -1;
         if (sh->shape[d] == 1)
             continue;
         if (nd > 0 && stride[nd - 1] == sh->stride[d] * (int64_t)sh->shape[d]) {
@@ -554,23 +555,48 @@ static void interp_strided(const canon_strided_shape *sh, const float *src, floa
         stride[nd] = sh->stride[d];
         nd++;
     }
-    if (nd == 0) {
-        dst[0] = src[0];
+    return nd;
+}
+
+/* STRIDED stage st: dst[flat] = root(src[sum_d idx_d * stride_d]) over the row-major shape
+ * (ndim 0: one element).  A copy moves each innermost run directly; any other expression
+ * gathers it into row 0 in blocks and evaluates it there.  dst must not overlap the
+ * elements read from src. */
+static void interp_strided(const canon_program *p, const canon_stage *st,
+                           const canon_args *args, const float *acc, interp_scratch *s) {
+    uint64_t shape[CANON_MAX_DIMS] = {1};
+    int64_t stride[CANON_MAX_DIMS] = {0};
+    int nd = interp_merge_dims(&args->strided, shape, stride);
+    if (nd < 0)
         return;
-    }
+    const int copy = p->nodes[st->root].kind == CANON_LOAD;
+    uint64_t count = 1;
+    for (int d = 0; d < nd; d++)
+        count *= shape[d];
+    const uint32_t n_exec = copy ? 0 : interp_plan(p, st->root, args, count, acc, s);
+    nd = nd ? nd : 1; /* ndim 0 or all ones: one run of one element */
+    const float *src = args->slot[0];
+    float *dst = args->slot[st->store_slot];
+    float *gathered[1] = {interp_row(s, 0)};
     const uint64_t inner = shape[nd - 1];
     const int64_t is = stride[nd - 1];
     uint64_t idx[CANON_MAX_DIMS] = {0};
     int64_t off = 0;
     for (;;) {
-        const float *s = src + off;
-        if (is == 1)
-            memcpy(dst, s, (size_t)inner * sizeof *dst);
+        const float *run = src + off;
+        if (copy && is == 1)
+            memcpy(dst, run, (size_t)inner * sizeof *dst);
+        else if (copy)
+            interp_gather(dst, run, is, (size_t)inner);
         else
-            for (uint64_t j = 0; j < inner; j++)
-                dst[j] = s[(int64_t)j * is];
+            for (uint64_t j0 = 0; j0 < inner; j0 += INTERP_BLOCK) {
+                const size_t len = inner - j0 < INTERP_BLOCK ? (size_t)(inner - j0) : INTERP_BLOCK;
+                interp_gather(gathered[0], run + (int64_t)j0 * is, is, len);
+                memcpy(dst + j0, interp_block(p, st->root, n_exec, s, gathered, len),
+                       len * sizeof *dst);
+            }
         dst += inner;
-        unsigned d = nd - 1;
+        int d = nd - 1;
         for (;;) { /* odometer over the outer dimensions */
             if (d == 0)
                 return;
@@ -597,21 +623,19 @@ hg_status interp_run(const canon_program *p, const canon_args *args, float *resu
     float acc[CANON_MAX_STAGES] = {0};
     for (uint32_t si = 0; si < p->n_stages; si++) {
         const canon_stage *st = &p->stages[si];
-        const canon_node *root = &p->nodes[st->root];
         switch (st->domain) {
         case CANON_DOM_RANGE:
-            interp_range(p, st, args, interp_plan(p, st, args, acc, s), s, &acc[si]);
+            interp_range(p, st, args, acc, s, &acc[si]);
             break;
         case CANON_DOM_SCALAR:
-            interp_plan(p, st, args, acc, s);
+            interp_plan(p, st->root, args, args->n, acc, s);
             acc[si] = s->nodes[st->root].val;
             break;
-        case CANON_DOM_CONTRACT: /* interp_check: the loads are A = slot 0, B = slot 1 */
-            interp_contract(&args->contract, args->slot[0], args->slot[1],
-                            args->slot[st->store_slot]);
+        case CANON_DOM_CONTRACT:
+            interp_contract(p, st, args, acc, s);
             break;
-        default: /* CANON_DOM_STRIDED; interp_check admits nothing else */
-            interp_strided(&args->strided, args->slot[root->arg], args->slot[st->store_slot]);
+        default: /* CANON_DOM_STRIDED; canon_check admits nothing else */
+            interp_strided(p, st, args, acc, s);
             break;
         }
     }

@@ -105,13 +105,16 @@ static int rt_par_independent(const canon_program *p, const canon_args *args) {
     return 1;
 }
 
-/* RT_PAR_MIN_WORK over p's computed (non-leaf) node count clamped to 1..4. */
+/* RT_PAR_MIN_WORK over p's work per element: computed nodes, a COSTLY one counting 4,
+ * clamped to 1..4. */
 uint64_t rt_par_min_n(const canon_program *p) {
     uint64_t w = 0;
-    for (uint32_t i = 0; i < p->n_nodes && w < 4; i++)
-        w += p->nodes[i].kind < CANON_KIND_COUNT &&
-             (canon_kinds[p->nodes[i].kind].flags & CANON_LEAF) == 0;
-    return RT_PAR_MIN_WORK / (w ? w : 1);
+    for (uint32_t i = 0; i < p->n_nodes && w < 4; i++) {
+        const canon_kind_info *k = &canon_kinds[p->nodes[i].kind];
+        if (!(k->flags & CANON_LEAF))
+            w += k->cost == CANON_COST_COSTLY ? 4 : 1;
+    }
+    return RT_PAR_MIN_WORK / (w < 1 ? 1 : w > 4 ? 4 : w);
 }
 
 /* Runs p in one piece per thread when worthwhile (see the top); 0 when it did nothing. */

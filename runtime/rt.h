@@ -123,9 +123,10 @@ hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *re
  * err[0..err_cap) and return its status. */
 typedef hg_status (*rt_piece_fn)(void *ctx, const canon_args *args, float *result, char *err,
                                  size_t err_cap);
-/* The smallest n at which p is split: RT_PAR_MIN_WORK / w, w = p's non-leaf nodes clamped
- * to 1..4 (measured here with both cores idle: 2 threads win for add from ~64 Ki elements,
- * for sum from ~128 Ki, for sigmoid from ~16-32 Ki). */
+/* The smallest n at which p is split: RT_PAR_MIN_WORK / w, w = p's non-leaf nodes (a
+ * COSTLY kind of prims.def counting 4) clamped to 1..4 (measured here with both cores
+ * idle: 2 threads win for add from ~64 Ki elements, for sum from ~128 Ki, for sigmoid
+ * from ~16-32 Ki). */
 uint64_t rt_par_min_n(const canon_program *p);
 /* If p on args is worth splitting (n >= rt_par_min_n(p), more than one thread, a map or a
  * single reduction, slots identical or disjoint), runs it in pieces through fn, sets

@@ -18,8 +18,8 @@ if(HG_VALGRIND AND NOT HG_NATIVE AND NOT HG_SANITIZE AND NOT HG_LEAK_CHECK)
                      --error-exitcode=1 $<TARGET_FILE:${name}>)
     set_tests_properties(leakcheck_${name} PROPERTIES
                          TIMEOUT 900
-                         LABELS leakcheck
-                         ENVIRONMENT "HG_TEST_MAX_LEN=1025;HOLOGRAM_CACHE_DIR=${CMAKE_BINARY_DIR}/test-kernel-cache")
+                         LABELS leakcheck FIXTURES_REQUIRED kernel_cache
+                         ENVIRONMENT "HG_TEST_MAX_LEN=1025;${HG_TEST_CACHE_ENV}")
   endforeach()
 else()
   message(STATUS "valgrind leak check not registered (needs valgrind, HG_NATIVE=OFF, "

@@ -17,9 +17,15 @@
 #include "canon/canon.h"
 #include "canon/scalar.h"
 
-/* The hash of vector_add_f32's normal form.  It keys the on-disk kernel cache, so a
- * change here must be deliberate (and invalidates every persisted kernel). */
-#define GOLDEN_VECTOR_ADD_HASH 0xfd6b58c8b70c4d74ull
+/* The identity of vector_add_f32's normal form, byte for byte (canon/rewrite.c): it keys
+ * the kernel caches, the on-disk one included, so a change here must be deliberate (it
+ * retires every stored kernel).  "HGF" v1; 3 slots, 0 params, no result stage, 1 stage,
+ * 3 nodes; stage RANGE, no reduction, root 2, store slot 2; LOAD(code 1) s0, LOAD s1,
+ * ADD(code 32) %0 %1. */
+static const uint8_t golden_vector_add[] = {
+    'H', 'G', 'F', 1, 3, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 3, 0, 0, 0,
+    0, 0, 2, 0, 0, 0, 2, 0, 0, 0,
+    1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 
 /* ---- helpers -------------------------------------------------------------------------- */
 static uint32_t ld(canon_program *p, uint32_t slot) { return canon_leaf(p, CANON_LOAD, slot); }
@@ -143,6 +149,27 @@ static void test_kind_table(void **state) {
             assert_true(canon_kinds[k].arity >= 1 && canon_kinds[k].arity <= 3);
         if (canon_kinds[k].flags & CANON_COMM)
             assert_int_equal(canon_kinds[k].arity, 2);
+        /* stable codes: nonzero and distinct */
+        assert_int_not_equal(canon_kinds[k].code, 0);
+        for (unsigned j = 0; j < k; j++)
+            if (canon_kinds[j].code == canon_kinds[k].code)
+                fail_msg("%s and %s share code %u", canon_kinds[j].name, canon_kinds[k].name,
+                         canon_kinds[k].code);
+        /* the expression language: a spelling exactly for writable kinds, one kind per
+         * (syntax, spelling), unary prefixes and binary operators of the right arity */
+        const canon_kind_info *ki = &canon_kinds[k];
+        assert_true((ki->syntax == CANON_SYN_NONE) == (ki->spelling[0] == '\0'));
+        assert_true(ki->syntax == CANON_SYN_NONE || !(ki->flags & CANON_LEAF));
+        if (ki->syntax == CANON_SYN_PREFIX)
+            assert_int_equal(ki->arity, 1);
+        if (ki->syntax >= CANON_SYN_CMP)
+            assert_int_equal(ki->arity, 2);
+        for (unsigned j = 0; j < k; j++)
+            if (ki->syntax != CANON_SYN_NONE && canon_kinds[j].syntax == ki->syntax &&
+                strcmp(canon_kinds[j].spelling, ki->spelling) == 0)
+                fail_msg("%s and %s are both spelled %s", canon_kinds[j].name, ki->name,
+                         ki->spelling);
+        assert_true(ki->test_lo <= ki->test_hi);
     }
     assert_string_equal(canon_kinds[CANON_ADD].name, "ADD");
     assert_int_equal(canon_kinds[CANON_CLIP].arity, 3);
@@ -569,12 +596,11 @@ static void test_sugar_expansions(void **state) {
 }
 
 /* ---- hash and printer --------------------------------------------------------------------- */
-static void test_golden_hash(void **state) {
+static void test_golden_identity(void **state) {
     (void)state;
-    uint64_t h = canon_form(CANON_OP_vector_add_f32)->hash;
-    if (h != GOLDEN_VECTOR_ADD_HASH)
-        fail_msg("vector_add_f32 hash %016llx != golden %016llx",
-                 (unsigned long long)h, (unsigned long long)GOLDEN_VECTOR_ADD_HASH);
+    const canon_program *f = canon_form(CANON_OP_vector_add_f32);
+    assert_int_equal(f->ident_len, sizeof golden_vector_add);
+    assert_memory_equal(f->ident, golden_vector_add, sizeof golden_vector_add);
 }
 
 static void test_hash_ignores_op(void **state) {
@@ -785,7 +811,7 @@ int main(void) {
         cmocka_unit_test(test_constant_folding),
         cmocka_unit_test(test_division_by_constants),
         cmocka_unit_test(test_sugar_expansions),
-        cmocka_unit_test(test_golden_hash),
+        cmocka_unit_test(test_golden_identity),
         cmocka_unit_test(test_hash_ignores_op),
         cmocka_unit_test(test_print),
         cmocka_unit_test(test_form_threads),

@@ -143,8 +143,9 @@ static int ref_map(canon_op op, double x, double y, double p0, double p1, double
     case CANON_OP_buffer_copy: *out = x; return REF_EXACT;
     case CANON_OP_sigmoid_f32: *out = 1.0 / (1.0 + exp(-x)); return REF_TRANS;
     case CANON_OP_tanh_f32: *out = tanh(x); return REF_TRANS;
-    case CANON_OP_gelu_f32:
-        *out = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case CANON_OP_gelu_f32: /* at -Inf, its limit -0 (the formula would give -Inf * 0) */
+        *out = x == -INFINITY ? -0.0
+                              : 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
         return REF_TRANS;
     default:
         return -1;
@@ -618,13 +619,25 @@ static void test_malformed(void **state) {
     canon_stage_add(p, CANON_DOM_RANGE, canon_node_add(p, CANON_SUB, x, y, CANON_NONE), 2,
                     CANON_RED_NONE);
     expect_internal(p, 3);
-    /* a CONTRACT stage whose root is not MUL(LOAD 0, LOAD 1) */
+    /* a CONTRACT stage that loads its own output slot; one that does not sum */
     p = canon_program_new(3, 0);
     x = canon_leaf(p, CANON_LOAD, 0);
-    y = canon_leaf(p, CANON_LOAD, 1);
+    y = canon_leaf(p, CANON_LOAD, 2);
     canon_stage_add(p, CANON_DOM_CONTRACT, canon_node_add(p, CANON_ADD, x, y, CANON_NONE), 2,
                     CANON_RED_SUM);
     expect_internal(p, 3);
+    p = canon_program_new(3, 0);
+    x = canon_leaf(p, CANON_LOAD, 0);
+    y = canon_leaf(p, CANON_LOAD, 1);
+    canon_stage_add(p, CANON_DOM_CONTRACT, canon_node_add(p, CANON_MUL, x, y, CANON_NONE), 2,
+                    CANON_RED_MAX);
+    expect_internal(p, 3);
+    /* a STRIDED stage that loads slot 1 */
+    p = canon_program_new(2, 0);
+    x = canon_leaf(p, CANON_LOAD, 1);
+    canon_stage_add(p, CANON_DOM_STRIDED, canon_node_add(p, CANON_NEG, x, CANON_NONE, CANON_NONE),
+                    1, CANON_RED_NONE);
+    expect_internal(p, 2);
     /* a LOAD of a slot the program does not have */
     p = canon_program_new(2, 0);
     x = canon_leaf(p, CANON_LOAD, 3);
