@@ -187,9 +187,68 @@ int canon_same_form(const canon_program *a, const canon_program *b);
  * 0, or -1 with a message in msg[0..cap) naming the first fault. */
 int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
                 size_t cap);
+/* "RANGE", "SCALAR", "CONTRACT", "STRIDED" / "none", "sum", "min", "max"; NULL for other
+ * values. */
+const char *canon_domain_name(canon_domain d);
+const char *canon_reduce_name(canon_reduce r);
 /* Writes a readable listing ("%3 = ADD %1 %2" lines, stages, hash) like snprintf:
  * returns the length it needed, writes at most cap-1 characters plus NUL. */
 size_t canon_print(const canon_program *p, char *buf, size_t cap);
+
+/* ---- the expression language (canon/expr.c) ------------------------------------------
+ * numexpr's syntax, parsed into a program with the same builder, rewrite rules and
+ * hash-consing as the built-in ops (so `a + b` is vector_add_f32's form):
+ *   expr     := sum( e ) | mean( e ) | min( e ) | max( e ) | e      (a reduction: at the top)
+ *   e        := binary operators of prims.def by syntax class, loosest first:
+ *               CMP (< <= > >= == != : at most one per level, no chains), OR (|), AND (&),
+ *               ADD (+ -), MUL (* /); then unary (- + ~), then POW (**: right-associative,
+ *               binds tighter than a unary minus on its left: -x**2 is -(x**2))
+ *   primary  := number | name | function( e, ... ) | ( e )
+ * Numbers are Python float or int literals (digits, '.', exponent), read as double and
+ * rounded once to float32 (as NumPy casts a Python float); one beyond the float32 range is
+ * an error.  Functions are prims.def's CALL spellings with their arity.  A name is a
+ * scalar parameter when listed as one, else an array input; arrays take slots and
+ * scalars parameters in order of first appearance.  Maps store into slot n_arrays;
+ * sum/min/max reduce into the result (min and max need n >= 1), mean is the sum over LEN.
+ */
+#define CANON_EXPR_MAX_TEXT (1u << 20) /* bytes of expression text */
+#define CANON_EXPR_MAX_DEPTH 64        /* nesting of parentheses, calls, unary ops and ** */
+#define CANON_EXPR_MAX_NODES 4096      /* nodes of a form, before and after rewriting */
+#define CANON_EXPR_MAX_NAME 64         /* bytes of a name */
+
+typedef struct canon_expr {
+    canon_program *pre;   /* the program as written (sugar kept) */
+    canon_program *form;  /* its normal form: what the engines run */
+    uint32_t n_arrays;    /* input slots 0..n_arrays-1 */
+    uint32_t n_scalars;   /* parameters 0..n_scalars-1 */
+    char **names;         /* n_arrays + n_scalars names: the arrays', then the scalars' */
+    int has_output;       /* a stage stores into slot n_arrays (the output array) */
+    int has_result;       /* the program yields a scalar (result_stage) */
+    const char *kind;     /* "map", "sum", "mean", "min", "max" or "program" (static) */
+} canon_expr;
+
+typedef struct {
+    uint32_t column;      /* 1-based column of the fault in the text, 0 when none */
+    char msg[320];        /* what is wrong, naming the offending token, name or limit */
+} canon_expr_error;
+
+/* Parses `text` (NUL-terminated) into a new expression (*out; canon_expr_free).  `scalars`
+ * lists n_scalars names that are scalar parameters (each must appear in the text).  0, or
+ * -1 with *err set: a syntax error, an unknown function or wrong arity, a reduction that
+ * is not the whole expression, a declared scalar that does not appear, a limit exceeded
+ * (text, depth, nodes, names, inputs, parameters), or no memory. */
+int canon_expr_parse(const char *text, const char *const *scalars, uint32_t n_scalars,
+                     canon_expr **out, canon_expr_error *err);
+/* Makes an expression of a program built elsewhere (an embedder's JSON form): takes `pre`
+ * and `names` (n_arrays + n_scalars malloc'd strings, freed here on failure too) and
+ * checks them: canon_check with sugar allowed; slots are the arrays plus, when a stage
+ * stores, the output slot n_arrays; parameters are the scalars; stages are RANGE or
+ * SCALAR; only the output slot is stored, and loaded only after a stage stored it; at
+ * most CANON_EXPR_MAX_NODES nodes before and after rewriting.  0, or -1 with *err. */
+int canon_expr_from_program(canon_program *pre, char **names, uint32_t n_arrays,
+                            uint32_t n_scalars, const char *kind, canon_expr **out,
+                            canon_expr_error *err);
+void canon_expr_free(canon_expr *e); /* NULL is harmless */
 
 /* ---- run-time arguments, shared by the interpreter and JIT kernels ----------------------
  * Kernel ABI: both engines take a `const canon_args *` and write the program's scalar

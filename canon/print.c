@@ -32,6 +32,14 @@ static const char *const print_reduces[] = {[CANON_RED_NONE] = "none", [CANON_RE
                                             [CANON_RED_MIN] = "min", [CANON_RED_MAX] = "max"};
 #define PRINT_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+const char *canon_domain_name(canon_domain d) {
+    return (unsigned)d < PRINT_COUNT(print_domains) ? print_domains[d] : NULL;
+}
+
+const char *canon_reduce_name(canon_reduce r) {
+    return (unsigned)r < PRINT_COUNT(print_reduces) ? print_reduces[r] : NULL;
+}
+
 /* Appends "%i = KIND operands" for node i. */
 static void print_node(print_out *o, const canon_program *p, uint32_t i) {
     const canon_node *n = &p->nodes[i];
@@ -52,10 +60,9 @@ static void print_node(print_out *o, const canon_program *p, uint32_t i) {
 
 /* Appends "stage s DOMAIN: sinks <- %root". */
 static void print_stage(print_out *o, uint32_t s, const canon_stage *st) {
-    const char *dom =
-        (unsigned)st->domain < PRINT_COUNT(print_domains) ? print_domains[st->domain] : "?";
-    const char *red =
-        (unsigned)st->reduce < PRINT_COUNT(print_reduces) ? print_reduces[st->reduce] : "?";
+    const char *dom = canon_domain_name(st->domain), *red = canon_reduce_name(st->reduce);
+    dom = dom ? dom : "?";
+    red = red ? red : "?";
     print_f(o, "stage %" PRIu32 " %s: ", s, dom);
     if (st->store_slot != CANON_NONE) {
         print_f(o, "store s%" PRIu32 " <- %%%" PRIu32, st->store_slot, st->root);

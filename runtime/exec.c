@@ -1,6 +1,7 @@
 /*
  * runtime/exec.c — running canonical forms: backend choice, JIT with interpreter fallback,
- * cache statistics, and the HOLOGRAM_DUMP=canon debug switch.
+ * cache statistics, and the HOLOGRAM_DUMP=canon debug switch (ops: once each at first
+ * run; expressions: at compile).
  *
  *   rt_run_op(op) → canon_form(op) → rt_exec → whole, or in pieces on several threads
  *   (runtime/parallel.c), each piece:
@@ -169,6 +170,19 @@ static void rt_dump_once(const canon_program *p) {
     }
     snprintf(title, sizeof title, "%s: normal form", name);
     rt_dump_program(title, p);
+}
+
+void rt_dump_expr(const char *source, const canon_expr *e) {
+    pthread_once(&rt_env_once, rt_env_read);
+    if (!rt_dump_canon)
+        return;
+    char title[160];
+    snprintf(title, sizeof title, "expression \"%.100s\": canonical form before rewriting",
+             source ? source : "(JSON program)");
+    rt_dump_program(title, e->pre);
+    snprintf(title, sizeof title, "expression \"%.100s\": normal form (%u nodes, %u before)",
+             source ? source : "(JSON program)", e->form->n_nodes, e->form->nodes_before);
+    rt_dump_program(title, e->form);
 }
 
 /* Name of p's op for messages. */

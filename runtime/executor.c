@@ -69,9 +69,16 @@ static void rt_release_executor(void *obj, void *ctx) {
     rt_executor_release(obj);
 }
 
-/* Frees every tensor, buffer and executor, then the memory cache. */
+/* rt_for_each callback: releases an expression. */
+static void rt_release_expr(void *obj, void *ctx) {
+    (void)ctx;
+    rt_expr_release(obj);
+}
+
+/* Frees every expression, tensor, buffer and executor, then the memory cache. */
 hg_status hg_clear_all_registries(void) {
     rt_enter(1);
+    rt_for_each(RT_KIND_EXPR, rt_release_expr, NULL);
     rt_for_each(RT_KIND_TENSOR, rt_release_tensor_of, NULL);
     rt_for_each(RT_KIND_BUFFER, rt_release_buffer_of, NULL);
     rt_for_each(RT_KIND_EXECUTOR, rt_release_executor, NULL);

@@ -145,6 +145,8 @@ static const char *rt_kind_name(uint8_t kind) {
         return "a buffer";
     case RT_KIND_TENSOR:
         return "a tensor";
+    case RT_KIND_EXPR:
+        return "an expression";
     default:
         return "unknown";
     }
@@ -160,7 +162,7 @@ static hg_status rt_lookup(uint64_t handle, rt_kind want, void **out) {
     uint8_t kind = (uint8_t)(handle >> 56);
     uint32_t gen = (uint32_t)(handle >> 32) & (RT_GEN_LIMIT - 1);
     uint32_t low = (uint32_t)handle;
-    if (low == 0 || low - 1 >= rt_n_slots || kind < RT_KIND_EXECUTOR || kind > RT_KIND_TENSOR)
+    if (low == 0 || low - 1 >= rt_n_slots || kind < RT_KIND_EXECUTOR || kind > RT_KIND_EXPR)
         return rt_error(HG_ERR_INVALID_HANDLE, "handle 0x%016llx is not a live handle (unknown)",
                         h);
     const rt_slot *s = &rt_slots[low - 1];
@@ -213,6 +215,15 @@ hg_status rt_get_buffer_of(const rt_executor *exec, uint64_t handle, rt_buffer *
 hg_status rt_get_tensor(uint64_t handle, rt_tensor **out) {
     void *obj = NULL;
     hg_status st = rt_lookup(handle, RT_KIND_TENSOR, &obj);
+    if (st == HG_OK)
+        *out = obj;
+    return st;
+}
+
+/* The expression of `handle` (lock held); INVALID_HANDLE with a message otherwise. */
+hg_status rt_get_expr(uint64_t handle, rt_expr **out) {
+    void *obj = NULL;
+    hg_status st = rt_lookup(handle, RT_KIND_EXPR, &obj);
     if (st == HG_OK)
         *out = obj;
     return st;

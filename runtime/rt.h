@@ -35,7 +35,9 @@ void rt_error_clear(void);
  * A handle is  kind (bits 56..63) | generation (bits 32..55) | slot + 1 (bits 0..31);
  * 0 is never valid.  Freeing a slot bumps its generation, so old handles go stale and
  * are never reused. */
-typedef enum { RT_KIND_EXECUTOR = 1, RT_KIND_BUFFER = 2, RT_KIND_TENSOR = 3 } rt_kind;
+typedef enum {
+    RT_KIND_EXECUTOR = 1, RT_KIND_BUFFER = 2, RT_KIND_TENSOR = 3, RT_KIND_EXPR = 4
+} rt_kind;
 
 typedef struct rt_executor {
     uint64_t handle;
@@ -60,6 +62,14 @@ typedef struct rt_tensor {
     uint64_t offset;         /* elements */
 } rt_tensor;
 
+typedef struct rt_expr {
+    uint64_t handle;
+    canon_expr *e;           /* owned; immutable once registered */
+    char *source;            /* the text it was compiled from (NULL for a JSON program) */
+    uint64_t reread;         /* bit i: a stage after one that stored the output loads array
+                                i, so the output may not alias it */
+} rt_expr;
+
 /* Takes the registry lock (shared or exclusive) after clearing the thread's error. */
 void rt_enter(int exclusive);
 void rt_leave(void);
@@ -72,6 +82,7 @@ hg_status rt_get_executor(uint64_t handle, rt_executor **out);
 hg_status rt_get_buffer(uint64_t handle, rt_buffer **out);
 hg_status rt_get_buffer_of(const rt_executor *exec, uint64_t handle, rt_buffer **out);
 hg_status rt_get_tensor(uint64_t handle, rt_tensor **out);
+hg_status rt_get_expr(uint64_t handle, rt_expr **out);
 
 /* Registers `obj` (exclusive lock held) and returns its new handle, or 0 with
  * HG_ERR_NO_MEMORY recorded when the table cannot grow. */
@@ -101,6 +112,8 @@ hg_status rt_buffer_create(rt_executor *exec, uint64_t length, rt_buffer **out);
 /* Creates and registers a tensor over `buf` (exclusive lock held); buf->views += 1. */
 hg_status rt_tensor_create(rt_buffer *buf, uint32_t ndim, const uint64_t *shape,
                            const uint64_t *stride, uint64_t offset, rt_tensor **out);
+/* Unregisters and frees an expression (exclusive lock held; runtime/expr.c). */
+void rt_expr_release(rt_expr *x);
 
 /* ---- execution (runtime/exec.c) ----------------------------------------------------------
  * Runs a normal form on the chosen backend: the JIT (default; HOLOGRAM_BACKEND or
@@ -110,6 +123,8 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
                   float *result);
 /* Runs op `op` with slots bound to buffers already validated by the caller. */
 hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result);
+/* HOLOGRAM_DUMP=canon: prints an expression's form before and after rewriting (stderr). */
+void rt_dump_expr(const char *source, const canon_expr *e);
 
 /* ---- both cores (runtime/parallel.c) -----------------------------------------------------
  * rt_exec splits a large map or single reduction into one piece per thread (see the top of
@@ -158,6 +173,19 @@ hg_status rt_json_parse_dims(const char *text, const char *what, uint64_t *out_d
                              uint32_t *out_ndim, uint32_t max);
 /* Formats n integers as a JSON array into a new malloc'd string. */
 hg_status rt_json_format_dims(const uint64_t *dims, uint32_t n, char **out_text);
+
+/* ---- structured JSON through cJSON (runtime/expr_json.c) ---------------------------------
+ * Documents of expressions; each records its error (rt_error) and returns its status. */
+/* Parses a JSON array of names (scalars_json) into *out_names (n malloc'd strings, the
+ * array malloc'd; NULL and 0 for NULL, "" or []).  JSON: malformed text or an element
+ * that is not a string; NO_MEMORY. */
+hg_status rt_json_names(const char *text, char ***out_names, uint32_t *out_n);
+/* A program document (see hg_expr_compile) into a checked expression.  JSON: malformed
+ * JSON; EXPRESSION: a document that is not a valid program; NO_MEMORY. */
+hg_status rt_json_program(const char *text, canon_expr **out);
+/* The documents of hg_expr_variables and hg_expr_describe, as new malloc'd strings. */
+hg_status rt_json_variables(const rt_expr *x, char **out_text);
+hg_status rt_json_describe(const rt_expr *x, char **out_text);
 /* Writes the same text as rt_json_format_dims into buf[0..cap) like snprintf (for error
  * messages); returns the length it needed. */
 size_t rt_json_dims_text(char *buf, size_t cap, const uint64_t *dims, uint32_t n);

@@ -884,7 +884,7 @@ static void test_status_strings(void **state)
 #define CHECK_STATUS_TEXT(name, value, text) assert_string_equal(hg_status_string(name), text);
     HG_STATUS_MAP(CHECK_STATUS_TEXT)
 #undef CHECK_STATUS_TEXT
-    assert_string_equal(hg_status_string((hg_status)10), "unknown status");
+    assert_string_equal(hg_status_string((hg_status)11), "unknown status");
     assert_string_equal(hg_status_string((hg_status)-1), "unknown status");
     assert_string_equal(hg_status_string((hg_status)1000000), "unknown status");
 }

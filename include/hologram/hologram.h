@@ -50,7 +50,8 @@ extern "C" {
     X(HG_ERR_BUSY, 6, "buffer in use")                                         \
     X(HG_ERR_NO_MEMORY, 7, "out of memory")                                    \
     X(HG_ERR_COMPILE, 8, "kernel compilation failed")                          \
-    X(HG_ERR_INTERNAL, 9, "internal error")
+    X(HG_ERR_INTERNAL, 9, "internal error")                                    \
+    X(HG_ERR_EXPRESSION, 10, "malformed expression")
 
 typedef enum {
 #define HG_STATUS_ENUM_(name, value, text) name = value,
@@ -79,7 +80,8 @@ HG_API const char *hg_last_error(void);
 HG_API void hg_free_string(char *s);
 /* *out_version = HOLOGRAM_VERSION_STRING (static).  Errors: INVALID_ARGUMENT (NULL out). */
 HG_API hg_status hg_get_version(const char **out_version);
-/* Frees every executor, buffer and tensor of the process; their handles become invalid. */
+/* Frees every executor, buffer, tensor and expression of the process; their handles become
+ * invalid. */
 HG_API hg_status hg_clear_all_registries(void);
 
 /* ---- executors -------------------------------------------------------------------- */
@@ -261,6 +263,86 @@ HG_API hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b,
                                   uint64_t *out_tensor);
 /* Frees the view (never its buffer).  Errors: INVALID_HANDLE (also when already freed). */
 HG_API hg_status hg_tensor_cleanup(uint64_t tensor);
+
+/* ---- expressions: any elementwise formula, fused into one kernel ---------------------
+ * The language is numexpr's:
+ *   numbers (Python float/int literals, rounded once to float32; one beyond the float32
+ *   range is an error), names, + - * / (IEEE float32), unary - + ~, ** (x**2 is x*x,
+ *   x**0.5 is sqrt(x), x**1 is x, x**-1 is 1/x, x**0 is 1; other exponents: pow, within
+ *   1 ulp, C99 powf's special cases), comparisons < <= > >= == != (1.0 or 0.0; at most
+ *   one per level: no chains), & | (1.0 where both / either operand is nonzero), ~ (1.0
+ *   where the operand is 0), parentheses, and the functions
+ *     exp log sqrt abs tanh sigmoid gelu relu  minimum(x, y) maximum(x, y)
+ *     clip(x, lo, hi) = minimum(maximum(x, lo), hi)   where(c, a, b) = c != 0 ? a : b
+ *   with the semantics of the ops of the same names (minimum/maximum: NaN if either is,
+ *   -0 < +0).  Precedence is Python's: comparisons, |, &, + -, * /, unary, ** (which binds
+ *   tighter than a unary minus on its left: -x**2 is -(x**2)).
+ *   A reduction may enclose the whole expression: sum(e), mean(e) (sum / n; NaN for n = 0),
+ *   min(e), max(e) (NaN propagates; n = 0 is INVALID_ARGUMENT).
+ * Exact operations (+ - * /, minimum, maximum, abs, negation, comparisons, where, clip,
+ * relu, sqrt, **2) give exactly what NumPy float32 gives evaluating the same tree (no FMA
+ * contraction, no reassociation; a sum reassociates, within the reduce_sum bound);
+ * exp/log/tanh/sigmoid/gelu/pow keep the accuracy of the ops.  NaN results are NaN; their
+ * sign and payload are not specified (as in NumPy, they depend on the instruction).
+ * The expression becomes a canonical form with the same rewrite rules as the built-in ops:
+ * `a + b` runs vector_add_f32's kernel, a repeated subexpression is computed once, and
+ * scalars are run-time parameters (a new value never recompiles).
+ * Limits: 1 MiB of text, nesting 64 deep, 4096 nodes, names of 64 bytes, 32 arrays, 32
+ * scalars.  Expressions are process-wide (not owned by an executor) and immutable; any
+ * thread may run one while others run it too. */
+
+/* Compiles `source` into an expression handle.  `source` is either expression text, or a
+ * program document as JSON (an object with "nodes" and "stages", as the "before" and
+ * "after" members of hg_expr_describe's document; or such a document itself, whose
+ * "after" is used), for embedders that generate programs.  `scalars_json`: NULL, "" or a
+ * JSON array of the names that are scalar parameters (["w", "b"]); every other name is an
+ * array input.  A JSON program names its own "arrays" and "scalars" (then scalars_json
+ * must be NULL or "").  Borrowed strings.
+ * Errors: EXPRESSION (syntax error, unknown function, wrong number of arguments, a
+ * reduction that is not the whole expression, a declared scalar that does not appear, a
+ * malformed program, a limit: the message names the column and token, name or limit);
+ * JSON (scalars_json or a JSON program that is not well-formed JSON); INVALID_ARGUMENT
+ * (NULL source or out_expr); NO_MEMORY. */
+HG_API hg_status hg_expr_compile(const char *source, const char *scalars_json,
+                                 uint64_t *out_expr);
+/* The expression's variables in binding order and what it produces, as JSON:
+ * {"arrays": ["a", "b"], "scalars": ["w"], "kind": "map", "output": true, "result": false}
+ * (kind: "map", "sum", "mean", "min", "max", or "program" for a JSON program; output: it
+ * writes an output array; result: it yields a scalar).  Free with hg_free_string().
+ * Errors: INVALID_HANDLE, NO_MEMORY. */
+HG_API hg_status hg_expr_variables(uint64_t expr, char **out_json);
+/* The canonical form before and after rewriting, as JSON: {"source": text or null,
+ * "kind": ..., "nodes_before": N, "nodes_after": M, "hash": "16 hex digits", "before":
+ * program, "after": program}, each program {"arrays": [...], "scalars": [...], "nodes":
+ * [{"op": "LOAD", "slot": 0}, {"op": "PARAM", "index": 0}, {"op": "CONST", "value": 2.0,
+ * "bits": "0x40000000"}, {"op": "ACC", "stage": 0}, {"op": "LEN"}, {"op": "ADD", "args":
+ * [0, 2]}, ...], "stages": [{"domain": "RANGE", "root": 3, "store": 1, "reduce": "none"}],
+ * "result": stage or null}; node indices are positions in "nodes", operands come first.
+ * Free with hg_free_string().  Errors: INVALID_HANDLE, NO_MEMORY. */
+HG_API hg_status hg_expr_describe(uint64_t expr, char **out_json);
+/* Runs the expression over the first n elements of buffers of `executor`: inputs[i] is
+ * array i and params[j] scalar j in binding order (n_inputs and n_params must be the
+ * expression's counts; the pointers may be NULL when the count is 0).  A map writes
+ * `output` (required, may be one of the inputs: in place); a reduction writes its value
+ * to *out_result (when not NULL) and to output[0] when output is not 0.  Borrowed arrays.
+ * Errors: INVALID_HANDLE (executor, expression, a buffer of another executor);
+ * INVALID_ARGUMENT (wrong counts, NULL arrays, n = 0 for min/max, an output that a later
+ * stage of a JSON program would read as an input); OUT_OF_BOUNDS (a buffer shorter than n,
+ * naming its variable; a reduction's output of no element).  Nothing is written on error. */
+HG_API hg_status hg_expr_run(uint64_t executor, uint64_t expr, const uint64_t *inputs,
+                             uint64_t n_inputs, const float *params, uint64_t n_params,
+                             uint64_t output, uint64_t n, float *out_result);
+/* hg_expr_run on raw memory, with no executor and no copy (embedders, NumPy): inputs[i]
+ * points to n floats of array i, output to n floats (maps; NULL allowed for a reduction,
+ * whose value then goes only to *out_result).  The output must be one of the inputs or
+ * overlap none of them.  Errors: INVALID_HANDLE, INVALID_ARGUMENT (counts, NULL pointers,
+ * an output that partly overlaps an input, n = 0 for min/max, a range past the address
+ * space). */
+HG_API hg_status hg_expr_run_raw(uint64_t expr, const float *const *inputs, uint64_t n_inputs,
+                                 const float *params, uint64_t n_params, float *output,
+                                 uint64_t n, float *out_result);
+/* Frees the expression.  Errors: INVALID_HANDLE (also when already freed). */
+HG_API hg_status hg_expr_cleanup(uint64_t expr);
 
 /* ---- engine: backend choice and kernel cache ----------------------------------------- */
 

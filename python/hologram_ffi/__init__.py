@@ -24,93 +24,12 @@ import operator
 import re
 
 from . import errors
-from .errors import (BufferInUseError, CompileError, HologramError, InvalidArgumentError,
-                     InvalidHandleError, JsonError, OutOfBoundsError, OutOfMemoryError,
-                     ShapeError)
+from .errors import (BufferInUseError, CompileError, ExpressionError, HologramError,
+                     InvalidArgumentError, InvalidHandleError, JsonError, OutOfBoundsError,
+                     OutOfMemoryError, ShapeError)
 
-try:
-    from ._hologram_ffi import ffi as _ffi, lib as _lib
-except ImportError as _exc:
-    raise ImportError(
-        "hologram_ffi: the compiled extension hologram_ffi._hologram_ffi is missing or "
-        "cannot load libhologram.so; build it with CMake (target hologram_ffi) and put "
-        "<build>/python on PYTHONPATH, or `pip install --no-build-isolation python/` with "
-        f"HOLOGRAM_LIB_DIR set ({_exc})") from _exc
-
-
-def _library_version():
-    """The shared library's hg_get_version(), or ImportError."""
-    out = _ffi.new("const char **")
-    if _lib.hg_get_version(out) != 0:
-        raise ImportError("hologram_ffi: hg_get_version failed")
-    return _ffi.string(out[0]).decode()
-
-
-def _check_versions(header_version, library_version):
-    """ImportError unless the extension's compiled header and the loaded library agree."""
-    if header_version != library_version:
-        raise ImportError(
-            f"hologram_ffi: extension compiled against hologram.h {header_version} but "
-            f"libhologram.so reports {library_version}; rebuild the extension")
-
-
-__version__ = _library_version()
-_HEADER_VERSION = _ffi.string(_lib.hg_py_header_version).decode()
-_check_versions(_HEADER_VERSION, __version__)
-
-# ---- statuses and errors ---------------------------------------------------------------
-
-_STATUS_NAMES = _ffi.typeof("hg_status").elements          # {value: "HG_ERR_..."}
-_STATUS_VALUES = {name: value for value, name in _STATUS_NAMES.items()}
-_ERROR_CLASSES = {value: errors.STATUS_CLASSES.get(name, HologramError)
-                  for value, name in _STATUS_NAMES.items()}
-_INVALID_ARGUMENT = _STATUS_VALUES["HG_ERR_INVALID_ARGUMENT"]
-_U64_MAX = 2 ** 64 - 1
-
-
-def _error(status):
-    """The exception for a nonzero C status, with the calling thread's last message."""
-    message = _ffi.string(_lib.hg_last_error()).decode("utf-8", "replace")
-    if not message:
-        message = _ffi.string(_lib.hg_status_string(status)).decode()
-    return _ERROR_CLASSES.get(status, HologramError)(message, status)
-
-
-def _check(status):
-    """Raises the exception for a nonzero status."""
-    if status:
-        raise _error(status)
-
-
-def _coerce(fname, spec, values):
-    """Validates arguments that cffi refused (slow path only): returns them converted
-    (ints via __index__, floats via __float__) or raises TypeError / InvalidArgumentError
-    naming the argument."""
-    converted = []
-    for (name, kind), value in zip(spec, values):
-        if kind == "int":
-            try:
-                value = operator.index(value)
-            except TypeError:
-                raise TypeError(f"{fname}(): {name} must be an integer, not "
-                                f"{type(value).__name__}") from None
-            if value < 0:
-                raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} is negative", _INVALID_ARGUMENT)
-            if value > _U64_MAX:
-                raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} exceeds 2**64-1", _INVALID_ARGUMENT)
-        elif kind == "float":
-            if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
-                raise TypeError(f"{fname}(): {name} must be a real number, not "
-                                f"{type(value).__name__}")
-            value = float(value)
-        elif not isinstance(value, str):
-            raise TypeError(f"{fname}(): {name} must be str (JSON text), not "
-                            f"{type(value).__name__}")
-        converted.append(value)
-    return tuple(converted)
-
+from ._core import (_ERROR_CLASSES, _HEADER_VERSION, _INVALID_ARGUMENT, _STATUS_VALUES,
+                    _check, _check_versions, _coerce, _error, _ffi, _lib, __version__)
 
 # ---- the flat API, generated from the prototypes ---------------------------------------
 
@@ -122,14 +41,17 @@ _OUTPUT_READERS = {
     "uint64_t *": "{o}[0]", "uint32_t *": "{o}[0]", "uint8_t *": "{o}[0]",
     "float *": "{o}[0]", "const char **": "_string({o}[0]).decode()", "char **": "owned",
 }
-# Functions with a hand-written Python face (NumPy transfer, the stats dict).
-_CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_cache_stats_get"})
+# Functions with a hand-written Python face (NumPy transfer, the stats dict, expressions:
+# _evaluate.py).
+_CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_cache_stats_get",
+                     "hg_expr_compile", "hg_expr_run", "hg_expr_run_raw", "hg_expr_cleanup"})
 # Header parameter names -> the seed's names (`class` is a Python keyword: class_index).
 _SEED_NAMES = {
     "executor": "executor_handle", "buffer": "buffer_handle", "tensor": "tensor_handle",
     "a": "a_handle", "b": "b_handle", "c": "c_handle", "src": "src_handle",
     "dst": "dst_handle", "p": "pred_handle", "t": "target_handle", "out": "output_handle",
     "lo": "min_val", "hi": "max_val", "s": "scalar", "json": "data_json",
+    "expr": "expr_handle",
 }
 # In functions without matrix dimensions, x/y/n are the seed's input/output/length.
 _VECTOR_NAMES = {"x": "input_handle", "y": "output_handle", "n": "length"}
@@ -215,6 +137,18 @@ for _proto in _PROTOTYPES:
         _name, _fn, _OUT_NAMES[_name] = _bind(_proto)
         _FLAT[_name] = _fn
 globals().update(_FLAT)
+
+# ---- expressions (_evaluate.py) -----------------------------------------------------------
+
+from . import _evaluate  # noqa: E402  (after the flat functions it complements)
+from ._evaluate import evaluate, expr_cleanup, expr_compile, expr_run  # noqa: E402
+
+
+def clear_all_registries():
+    """Frees every executor, buffer, tensor and expression of the process (the handles
+    become invalid), including the expressions evaluate() keeps compiled."""
+    _evaluate.forget_all()
+    _FLAT["clear_all_registries"]()
 
 
 # ---- beyond the seed: NumPy transfer and the kernel cache ------------------------------
@@ -378,6 +312,7 @@ for _name, _fn in _FLAT.items():
                 _method(_fn, _takes_executor, _record))
 
 __all__ = sorted(_FLAT) + [
+    "evaluate", "expr_compile", "expr_run", "expr_cleanup",
     "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor",
 ] + errors.__all__
 

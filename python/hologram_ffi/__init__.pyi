@@ -1,13 +1,13 @@
 # Type stubs of hologram_ffi (the flat functions are generated at import from hologram.h;
 # tests/test_api_surface.py checks these stubs against the runtime signatures).
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any, Mapping, Optional, Sequence, Type, Union
 
 import numpy
 import numpy.typing
 
 from .errors import (BufferInUseError as BufferInUseError, CompileError as CompileError,
-                     HologramError as HologramError,
+                     ExpressionError as ExpressionError, HologramError as HologramError,
                      InvalidArgumentError as InvalidArgumentError,
                      InvalidHandleError as InvalidHandleError, JsonError as JsonError,
                      OutOfBoundsError as OutOfBoundsError,
@@ -111,6 +111,16 @@ def cache_stats() -> dict[str, Any]: ...
 def buffer_copy_from_numpy(executor_handle: int, buffer_handle: int,
                            array: numpy.typing.NDArray[numpy.float32]) -> None: ...
 def buffer_to_numpy(executor_handle: int, buffer_handle: int) -> numpy.typing.NDArray[numpy.float32]: ...
+# expressions (numexpr's syntax: hg_expr_compile in hologram.h)
+def evaluate(ex: str, local_dict: Optional[Mapping[str, Any]] = None, *,
+             out: Optional[numpy.typing.NDArray[numpy.float32]] = None
+             ) -> Union[numpy.typing.NDArray[numpy.float32], float]: ...
+def expr_compile(source: str, scalars_json: Union[None, str, Sequence[str]] = None) -> int: ...
+def expr_variables(expr_handle: int) -> str: ...
+def expr_describe(expr_handle: int) -> str: ...
+def expr_run(executor_handle: int, expr_handle: int, input_handles: Sequence[int],
+             params: Sequence[float], output_handle: int, length: int) -> Optional[float]: ...
+def expr_cleanup(expr_handle: int) -> None: ...
 
 class Executor:
     handle: Optional[int]

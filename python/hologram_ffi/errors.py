@@ -47,6 +47,12 @@ class CompileError(HologramError, RuntimeError):
     """A kernel that failed to compile."""
 
 
+class ExpressionError(HologramError, ValueError):
+    """An expression that cannot be compiled (a syntax error, an unknown function or name,
+    a wrong number of arguments, a reduction inside a map, a limit): the message names the
+    column and the offending token, name or limit."""
+
+
 # C status name -> class; statuses not listed (HG_ERR_INTERNAL, future ones) raise the base.
 STATUS_CLASSES = {
     "HG_ERR_INVALID_HANDLE": InvalidHandleError,
@@ -57,9 +63,11 @@ STATUS_CLASSES = {
     "HG_ERR_BUSY": BufferInUseError,
     "HG_ERR_NO_MEMORY": OutOfMemoryError,
     "HG_ERR_COMPILE": CompileError,
+    "HG_ERR_EXPRESSION": ExpressionError,
 }
 
 __all__ = [
     "HologramError", "InvalidHandleError", "InvalidArgumentError", "ShapeError",
     "OutOfBoundsError", "JsonError", "BufferInUseError", "OutOfMemoryError", "CompileError",
+    "ExpressionError",
 ]

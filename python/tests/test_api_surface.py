@@ -66,7 +66,7 @@ def test_seed_functions():
 
 
 def _stub_signatures(tree):
-    return {node.name: [a.arg for a in node.args.args]
+    return {node.name: [a.arg for a in node.args.args + node.args.kwonlyargs]
             for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 

@@ -17,7 +17,7 @@ def test_exception_hierarchy_and_status_names():
         hg.InvalidHandleError: ValueError, hg.InvalidArgumentError: ValueError,
         hg.ShapeError: ValueError, hg.OutOfBoundsError: IndexError, hg.JsonError: ValueError,
         hg.BufferInUseError: RuntimeError, hg.OutOfMemoryError: MemoryError,
-        hg.CompileError: RuntimeError,
+        hg.CompileError: RuntimeError, hg.ExpressionError: ValueError,
     }
     for cls, builtin in pairs.items():
         assert issubclass(cls, hg.HologramError) and issubclass(cls, builtin)

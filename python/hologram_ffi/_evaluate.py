@@ -1,0 +1,310 @@
+"""hologram_ffi._evaluate — expressions: numexpr's evaluate() on NumPy arrays in place, and
+the flat expr_* functions of the C API (hg_expr_compile, hg_expr_run).
+
+    evaluate(text, local_dict, out=)
+      → names of the text (compiled once with every name an array: _names)
+      → values from local_dict / the caller's frame, each an array or a scalar
+      → the expression compiled for that split (cached by text and split: _compiled)
+      → checks (float32, C-contiguous, one shape) → hg_expr_run_raw on the arrays' memory
+        (no copy; the GIL is released during the call) → out / a new array / a float
+
+The language, its semantics and limits are those of hg_expr_compile in hologram.h.
+"""
+import json
+import sys
+import threading
+
+from ._core import _STATUS_VALUES, _coerce, _error, _ffi, _lib
+from .errors import ExpressionError, InvalidArgumentError, ShapeError
+
+_EXPRESSION = _STATUS_VALUES["HG_ERR_EXPRESSION"]
+_INVALID_ARGUMENT = _STATUS_VALUES["HG_ERR_INVALID_ARGUMENT"]
+_SHAPE = _STATUS_VALUES["HG_ERR_SHAPE"]
+
+_FLT_MAX = 3.4028234663852886e38
+_CACHE_LIMIT = 256         # compiled expressions kept by evaluate(); the oldest go first
+_np = None
+
+
+def _numpy():
+    """NumPy, imported on first use."""
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np
+
+
+# ---- the flat functions ------------------------------------------------------------------
+
+_RESULTS = {}              # expression handle -> 1 when it yields a scalar (expr_run)
+
+
+def expr_compile(source, scalars_json=None):
+    """Compiles an expression and returns its handle (hg_expr_compile).
+
+    `source` is expression text (numexpr's syntax) or a program document as JSON (what
+    expr_describe() gives under "after").  `scalars_json`: None, or the JSON array (or a
+    list) of the names that are scalar parameters; every other name is an array.  Raises
+    ExpressionError (syntax, unknown function or arity, a reduction inside a map, limits),
+    JsonError, TypeError for a source that is not str."""
+    if not isinstance(source, str):
+        raise TypeError(f"expr_compile(): source must be str, not {type(source).__name__}")
+    if isinstance(scalars_json, (list, tuple)):
+        scalars_json = json.dumps(list(scalars_json))
+    elif scalars_json is not None and not isinstance(scalars_json, str):
+        raise TypeError("expr_compile(): scalars_json must be None, str (JSON) or a list of "
+                        f"names, not {type(scalars_json).__name__}")
+    for what, text in (("source", source), ("scalars_json", scalars_json or "")):
+        if "\0" in text:
+            raise ExpressionError(f"expr_compile(): {what} contains a NUL character at "
+                                  f"position {text.index(chr(0))}", _EXPRESSION)
+    out = _ffi.new("uint64_t *")
+    try:
+        encoded = source.encode(), (scalars_json.encode() if scalars_json else _ffi.NULL)
+    except UnicodeEncodeError as exc:
+        raise ExpressionError(f"expr_compile(): {exc}", _EXPRESSION) from None
+    status = _lib.hg_expr_compile(encoded[0], encoded[1], out)
+    if status:
+        raise _error(status)
+    return out[0]
+
+
+def _yields_result(expr_handle):
+    """1 when the expression yields a scalar (read once per handle)."""
+    flag = _RESULTS.get(expr_handle)
+    if flag is None:
+        out = _ffi.new("char **")
+        status = _lib.hg_expr_variables(expr_handle, out)
+        if status:
+            raise _error(status)
+        try:
+            flag = int(json.loads(_ffi.string(out[0]).decode())["result"])
+        finally:
+            _lib.hg_free_string(out[0])
+        _RESULTS[expr_handle] = flag
+    return flag
+
+
+def expr_run(executor_handle, expr_handle, input_handles, params, output_handle, length):
+    """Runs an expression on buffers of an executor (hg_expr_run): input_handles are its
+    arrays and params its scalars in binding order (expr_variables()); a map writes
+    output_handle; a reduction returns its value as a float (and writes output[0] unless
+    output_handle is 0).  Returns None for a map."""
+    inputs, values = list(input_handles), list(params)
+    result = _ffi.new("float *")
+    try:
+        status = _lib.hg_expr_run(executor_handle, expr_handle, inputs, len(inputs), values,
+                                  len(values), output_handle, length, result)
+    except (TypeError, OverflowError):
+        spec = [("executor_handle", "int"), ("expr_handle", "int"), ("output_handle", "int"),
+                ("length", "int")]
+        executor_handle, expr_handle, output_handle, length = _coerce(
+            "expr_run", spec, (executor_handle, expr_handle, output_handle, length))
+        inputs = list(_coerce("expr_run", [(f"input_handles[{i}]", "int")
+                                           for i in range(len(inputs))], inputs))
+        values = list(_coerce("expr_run", [(f"params[{i}]", "float")
+                                           for i in range(len(values))], values))
+        status = _lib.hg_expr_run(executor_handle, expr_handle, inputs, len(inputs), values,
+                                  len(values), output_handle, length, result)
+    if status:
+        raise _error(status)
+    return result[0] if _yields_result(expr_handle) else None
+
+
+def expr_cleanup(expr_handle):
+    """Frees an expression (hg_expr_cleanup); InvalidHandleError when already freed."""
+    try:
+        status = _lib.hg_expr_cleanup(expr_handle)
+    except (TypeError, OverflowError):
+        (expr_handle,) = _coerce("expr_cleanup", (("expr_handle", "int"),), (expr_handle,))
+        status = _lib.hg_expr_cleanup(expr_handle)
+    if status:
+        raise _error(status)
+    _RESULTS.pop(expr_handle, None)
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+
+class _Compiled:
+    """One compiled expression for one split of its names into arrays and scalars: the
+    handle (freed with the object, so a thread still running it keeps it alive), the
+    positions of its arrays and scalars among the text's names, what it produces."""
+    __slots__ = ("handle", "arrays", "scalars", "output", "result")
+
+    def __init__(self, text, names, scalar_mask):
+        scalars = [n for i, n in enumerate(names) if scalar_mask >> i & 1]
+        self.handle = expr_compile(text, json.dumps(scalars) if scalars else None)
+        try:
+            info = json.loads(_variables_text(self.handle))
+        except BaseException:
+            _lib.hg_expr_cleanup(self.handle)
+            raise
+        position = {n: i for i, n in enumerate(names)}
+        self.arrays = tuple(position[n] for n in info["arrays"])
+        self.scalars = tuple(position[n] for n in info["scalars"])
+        self.output = info["output"]
+        self.result = info["result"]
+
+    def __del__(self):
+        try:
+            _lib.hg_expr_cleanup(self.handle)  # after clear_all_registries: already gone
+        except Exception:
+            pass
+
+
+def _variables_text(handle):
+    out = _ffi.new("char **")
+    status = _lib.hg_expr_variables(handle, out)
+    if status:
+        raise _error(status)
+    try:
+        return _ffi.string(out[0]).decode()
+    finally:
+        _lib.hg_free_string(out[0])
+
+
+_names = {}                # text -> its names in order of first appearance
+_compiled = {}             # (text, scalar mask) -> _Compiled, oldest first
+_lock = threading.Lock()   # misses only
+
+
+def _names_of(text):
+    """The names of `text` in order of first appearance (compiled once, all as arrays)."""
+    names = _names.get(text)
+    if names is None:
+        if not isinstance(text, str):
+            raise TypeError(f"evaluate(): the expression must be str, not "
+                            f"{type(text).__name__}")
+        handle = expr_compile(text)
+        try:
+            names = tuple(json.loads(_variables_text(handle))["arrays"])
+        finally:
+            _lib.hg_expr_cleanup(handle)
+        with _lock:
+            if len(_names) >= _CACHE_LIMIT:
+                _names.pop(next(iter(_names)))
+            _names[text] = names
+    return names
+
+
+def _compile(text, names, mask):
+    """The _Compiled of (text, mask), compiled on a miss."""
+    key = (text, mask)
+    with _lock:
+        c = _compiled.get(key)
+        if c is None:
+            c = _Compiled(text, names, mask)
+            if len(_compiled) >= _CACHE_LIMIT:
+                _compiled.pop(next(iter(_compiled)))
+            _compiled[key] = c
+    return c
+
+
+def forget_all():
+    """Drops every cached expression (clear_all_registries frees their handles)."""
+    with _lock:
+        _compiled.clear()
+        _names.clear()
+    _RESULTS.clear()
+
+
+def _scalar(text, name, value):
+    """A scalar's float32-representable float, or the error naming it."""
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"evaluate({text!r}): '{name}' is {type(value).__name__}: not a "
+                        "float32 array or a real number") from None
+    if v != v or abs(v) <= _FLT_MAX or v in (float("inf"), float("-inf")):
+        return v
+    raise InvalidArgumentError(f"evaluate({text!r}): scalar '{name}' = {v!r} is beyond the "
+                               "float32 range", _INVALID_ARGUMENT)
+
+
+def evaluate(ex, local_dict=None, *, out=None):
+    """Evaluates expression `ex` (numexpr's syntax: see hg_expr_compile in hologram.h) as
+    one fused kernel, like numexpr.evaluate.
+
+    Names are looked up in `local_dict` (default: the caller's locals), then the caller's
+    globals.  A float32 NumPy array (C-contiguous, any number of dimensions, all of one
+    shape) is an array input, read in place with no copy; a Python or NumPy number (or a
+    0-d array) is a scalar parameter (a new value never recompiles).  Returns a new float32
+    array of the arrays' shape, or `out` filled in place (float32, C-contiguous, that
+    shape; it may be one of the inputs), or a Python float for a reduction (sum, mean, min,
+    max).  Compiled expressions are cached by text.
+
+    Raises ExpressionError for a syntax error or an undefined name, TypeError for an array
+    that is not float32 (nothing is ever cast), ShapeError for arrays of different shapes,
+    InvalidArgumentError for a non-contiguous array or a scalar beyond float32."""
+    names = _names_of(ex)
+    caller = None
+    if local_dict is None:
+        caller = sys._getframe(1)
+        local_dict = caller.f_locals
+    values = []
+    mask = 0
+    np = _numpy()
+    ndarray = np.ndarray
+    for i, name in enumerate(names):
+        try:
+            v = local_dict[name]
+        except KeyError:
+            try:
+                v = (caller or sys._getframe(1)).f_globals[name]
+            except KeyError:
+                raise ExpressionError(f"evaluate({ex!r}): name '{name}' is not defined",
+                                      _EXPRESSION) from None
+        if type(v) is not ndarray or not v.ndim:
+            mask |= 1 << i
+        values.append(v)
+    c = _compiled.get((ex, mask)) or _compile(ex, names, mask)
+    shape = None
+    pointers = []
+    for i in c.arrays:
+        a = values[i]
+        if a.dtype != np.float32:
+            raise TypeError(f"evaluate({ex!r}): array '{names[i]}' has dtype {a.dtype}; it "
+                            "must be float32 (convert it with .astype(numpy.float32))")
+        if not a.flags.c_contiguous:
+            raise InvalidArgumentError(f"evaluate({ex!r}): array '{names[i]}' is not "
+                                       "C-contiguous (use numpy.ascontiguousarray)", _INVALID_ARGUMENT)
+        if shape is None:
+            shape, first = a.shape, names[i]
+        elif a.shape != shape:
+            raise ShapeError(f"evaluate({ex!r}): array '{names[i]}' has shape {a.shape}, "
+                             f"'{first}' has {shape}", _SHAPE)
+        pointers.append(_ffi.from_buffer("float[]", a))
+    params = [_scalar(ex, names[i], values[i]) for i in c.scalars]
+    if out is not None:
+        if c.result:
+            raise InvalidArgumentError(f"evaluate({ex!r}): a reduction returns a float; "
+                                       "out= is for maps", _INVALID_ARGUMENT)
+        if type(out) is not ndarray or out.dtype != np.float32:
+            raise TypeError(f"evaluate({ex!r}): out must be a float32 numpy.ndarray, not "
+                            f"{getattr(out, 'dtype', type(out).__name__)}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise InvalidArgumentError(f"evaluate({ex!r}): out must be C-contiguous and "
+                                       "writeable", _INVALID_ARGUMENT)
+        if shape is not None and out.shape != shape:
+            raise ShapeError(f"evaluate({ex!r}): out has shape {out.shape}, the arrays "
+                             f"{shape}", _SHAPE)
+        shape = out.shape
+        result = out
+    elif c.result:
+        result = None
+    else:
+        result = np.empty(shape if shape is not None else (), dtype=np.float32)
+    n = 1
+    for d in (shape if shape is not None else ()):
+        n *= d
+    value = _ffi.new("float *") if c.result else _ffi.NULL
+    status = _lib.hg_expr_run_raw(
+        c.handle, pointers, len(pointers), params, len(params),
+        _ffi.from_buffer("float[]", result, require_writable=True) if result is not None
+        else _ffi.NULL, n, value)
+    if status:
+        raise _error(status)
+    return value[0] if c.result else result
