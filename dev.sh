@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(build-essential cmake pkg-config llvm-19-dev libcmocka-dev
+PACKAGES=(build-essential cmake pkg-config llvm-19-dev libcmocka-dev libcjson-dev
           python3 python3-dev python3-cffi python3-numpy python3-pytest python3-setuptools
-          python3-matplotlib python3-tqdm libopenblas-dev valgrind)
+          python3-matplotlib python3-tqdm python3-numexpr python3-numba libopenblas-dev
+          valgrind)
 BUILD_DIR=${BUILD_DIR:-build}
 PY=/usr/bin/python3
 
