@@ -346,6 +346,19 @@ static uint32_t ex_call(ex_parser *x) {
     return ex_node(x, canon_node_add(x->p, kind, arg[0], arg[1], arg[2]), name.column);
 }
 
+/* Python's and / or / not at the current token: fails with the operator to use instead and
+ * returns 1; else 0. */
+static int ex_keyword(ex_parser *x) {
+    static const char *const keywords[][2] = {{"and", "&"}, {"or", "|"}, {"not", "~"}};
+    for (unsigned k = 0; k < sizeof keywords / sizeof keywords[0]; k++)
+        if (ex_is_name(x, keywords[k][0])) {
+            EX_FAIL(x, "'%s' is not supported: use %s (with parentheses around comparisons)",
+                    keywords[k][0], keywords[k][1]);
+            return 1;
+        }
+    return 0;
+}
+
 /* primary := number | name | name(args) | ( e ) */
 static uint32_t ex_primary(ex_parser *x) {
     char buf[64];
@@ -358,14 +371,8 @@ static uint32_t ex_primary(ex_parser *x) {
         return c;
     }
     case EX_NAME: {
-        static const char *const keywords[][2] = {
-            {"and", "&"}, {"or", "|"}, {"not", "~"}};
-        for (unsigned k = 0; k < sizeof keywords / sizeof keywords[0]; k++)
-            if (ex_is_name(x, keywords[k][0])) {
-                EX_FAIL(x, "'%s' is not supported: use %s (with parentheses around "
-                           "comparisons)", keywords[k][0], keywords[k][1]);
-                return CANON_NONE;
-            }
+        if (ex_keyword(x))
+            return CANON_NONE;
         const size_t save = x->pos;
         const ex_token name = x->tok;
         ex_next(x);
@@ -525,7 +532,7 @@ static uint32_t ex_top(ex_parser *x, int *reduction) {
     } else {
         v = ex_binary(x, CANON_SYN_CMP);
     }
-    if (!x->failed && x->tok.kind != EX_END) {
+    if (!x->failed && x->tok.kind != EX_END && !ex_keyword(x)) {
         if (x->tok.kind == EX_RPAREN)
             EX_FAIL(x, "')' without a matching '('");
         else

@@ -82,7 +82,7 @@ size_t canon_print(const canon_program *p, char *buf, size_t cap) {
     print_out o = {buf, cap, 0};
     const canon_op_info *info = canon_op_get(p->op);
     print_f(&o, "form %s: %" PRIu32 " slots, %" PRIu32 " params\n",
-            info ? info->name : "(none)", p->n_slots, p->n_params);
+            info ? info->name : "expression", p->n_slots, p->n_params);
     for (uint32_t i = 0; i < p->n_nodes; i++)
         print_node(&o, p, i);
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
