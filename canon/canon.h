@@ -42,6 +42,9 @@ typedef enum {
     CANON_FAM_STRIDED   /* one STRIDED stage: store */
 } canon_family;
 
+/* A reducing sink's scalar is the default NaN (0x7fc00000) whenever it is a NaN, in every
+ * engine: which NaN a sum or an IEEE minimum propagates depends on the order of its
+ * operations, which the engines choose differently. */
 typedef enum {
     CANON_RED_NONE = 0, CANON_RED_SUM = 1, CANON_RED_MIN = 2, CANON_RED_MAX = 3
 } canon_reduce; /* stable codes (see canon_domain) */

@@ -2,6 +2,8 @@
  * canon/forms.c — the pre-rewrite form of every op: one builder per family, fed by the
  * `body` and `final` columns of ops.def expanded into builder calls.
  */
+#include <math.h>
+
 #include "canon.h"
 
 /* The expression vocabulary of ops.def's body/final columns, as builder calls on `p`.
@@ -91,7 +93,11 @@ static int forms_stages(canon_program *p, const canon_op_info *info) {
         s = canon_stage_add(p, CANON_DOM_RANGE, root, out, CANON_RED_SUM);
         if (s == CANON_NONE)
             return -1;
+        /* a NaN output is the default NaN: which of two NaN operands an instruction
+         * propagates is the engine's choice, so the value of y / sum is not, for NaNs */
         root = DIV(canon_leaf(p, CANON_LOAD, out), canon_leaf(p, CANON_ACC, 1));
+        root = canon_node_add(p, CANON_WHERE, canon_node_add(p, CANON_NE, root, root, CANON_NONE),
+                              K(NAN), root);
         s = canon_stage_add(p, CANON_DOM_RANGE, root, out, CANON_RED_NONE);
         break;
     case CANON_FAM_CONTRACT:

@@ -456,7 +456,9 @@ static int lw_range(jit_lower_ctx *c, uint32_t s) {
         if (lw_sum_blocks(c, st, &k, zero, nmain, U, 0, dacc) ||
             lw_sum_blocks(c, st, &k, nmain, c->n, 1, 1, dacc))
             return -1;
-        c->acc[s] = LLVMBuildFPTrunc(c->ir.b, jit_get(c, dacc, c->ir.f64), c->ir.f32, "sum");
+        LLVMValueRef sum = LLVMBuildFPTrunc(c->ir.b, jit_get(c, dacc, c->ir.f64), c->ir.f32, "");
+        LLVMValueRef nan = LLVMBuildFCmp(c->ir.b, LLVMRealUNO, sum, sum, "");
+        c->acc[s] = LLVMBuildSelect(c->ir.b, nan, jit_fconst(&c->ir, NAN, 1), sum, "sum");
         return 0;
     }
     if (st->reduce != CANON_RED_NONE) {

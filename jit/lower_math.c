@@ -245,11 +245,17 @@ LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x) {
     LLVMValueRef r, kf;
     LLVMValueRef s = jit_pow2(ir, jit_exp_split(ir, y, &r, &kf));
     LLVMValueRef m = jit_fma(ir, s, jit_expm1_poly(ir, r), LLVMBuildFSub(b, s, one, ""));
-    LLVMValueRef small =
-        LLVMBuildFCmp(b, LLVMRealOLT, a, jit_fconst(ir, CANON_TANH_SMALL, w), "");
-    LLVMValueRef q = LLVMBuildFDiv(b, LLVMBuildSelect(b, small, m, two, ""),
-                                   LLVMBuildFAdd(b, m, two, ""), "");
-    q = LLVMBuildSelect(b, small, q, LLVMBuildFSub(b, one, q, ""), "");
+    LLVMValueRef t = LLVMBuildFMul(b, a, a, "");
+    static const float poly[] = {CANON_TANH_P4, CANON_TANH_P3, CANON_TANH_P2, CANON_TANH_P1,
+                                 CANON_TANH_P0};
+    LLVMValueRef p = jit_fconst(ir, CANON_TANH_P5, w);
+    for (size_t i = 0; i < sizeof poly / sizeof poly[0]; i++)
+        p = jit_fma(ir, p, t, jit_fconst(ir, poly[i], w));
+    LLVMValueRef small = jit_fma(ir, LLVMBuildFMul(b, a, t, ""), p, a);
+    LLVMValueRef large =
+        LLVMBuildFSub(b, one, LLVMBuildFDiv(b, two, LLVMBuildFAdd(b, m, two, ""), ""), "");
+    LLVMValueRef q =
+        jit_fsel(ir, LLVMRealOLT, a, jit_fconst(ir, CANON_TANH_SMALL, w), small, large);
     LLVMValueRef sign = LLVMBuildAnd(b, jit_f2u(ir, x), jit_iconst(ir, 0x80000000u, w), "");
     q = jit_u2f(ir, LLVMBuildOr(b, jit_f2u(ir, q), sign, ""));
     return jit_fsel(ir, LLVMRealUNO, x, x, x, q);

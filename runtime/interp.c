@@ -417,7 +417,8 @@ static void interp_range(const canon_program *p, const canon_stage *st,
         else if (st->reduce != CANON_RED_NONE)
             red = interp_combine(st->reduce, red, interp_reduce_block(st->reduce, y, len));
     }
-    *out_acc = st->reduce == CANON_RED_SUM ? (float)sum : red;
+    red = st->reduce == CANON_RED_SUM ? (float)sum : red;
+    *out_acc = red != red ? NAN : red; /* the default NaN, as in the JIT (canon_reduce) */
 }
 
 /* ---- CONTRACT stages --------------------------------------------------------------------- */
