@@ -408,14 +408,8 @@ def _run(source, namespace=None):
     return out.getvalue()
 
 
-@pytest.mark.parametrize("backend_name", ["jit", "interp"])
-def test_readme_quick_start(backend_name):
-    previous = hg.get_backend()
-    hg.set_backend(backend_name)
-    try:
-        output = _run(QUICK_START)
-    finally:
-        hg.set_backend(previous)
+def test_readme_quick_start(backend):
+    output = _run(QUICK_START)
     assert output == (f"Hologram FFI Version: {hg.get_version()}\n"
                       f"First 10 results: {[float(3 * i) for i in range(10)]}\n")
 
