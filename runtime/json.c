@@ -13,6 +13,12 @@
  * is converted directly; every other token goes to strtof_l in the C locale, which rounds
  * correctly.  Values beyond the float32 range become +-Inf (as NumPy's float32 conversion
  * does); values below it become +-0 or a subnormal.
+ *
+ * Why not cJSON, which the library uses for structured documents (runtime/expr_json.c):
+ * parsing the 11 MB text of 1M floats took 136 ms with cJSON (a node per number, 84 MB)
+ * against 25 ms and the 4 MB result array here (5.4x the time, 20x the memory; measured
+ * 2026-12-01, best of 5, Zen 4 VM, load ~2), and cJSON rejects the NaN and Infinity that
+ * Python's json writes.
  */
 #include <locale.h>
 #include <math.h>
