@@ -121,10 +121,11 @@ static int rw_is_pow2(const canon_program *q, uint32_t i) {
     return q->nodes[i].kind == CANON_CONST && (u & 0x007fffffu) == 0 && e >= 1 && e <= 253;
 }
 
-/* True when node i of q is a comparison (its value is 0 or 1). */
+/* True when node i of q is a comparison (its value is 0 or 1): a computed kind that the
+ * language writes as a comparison operator (prims.def). */
 static int rw_is_flag(const canon_program *q, uint32_t i) {
-    canon_kind k = (canon_kind)q->nodes[i].kind;
-    return k == CANON_LT || k == CANON_LE || k == CANON_EQ || k == CANON_NE;
+    const canon_kind_info *k = &canon_kinds[q->nodes[i].kind];
+    return k->syntax == CANON_SYN_CMP && !(k->flags & (CANON_SUGAR | CANON_LEAF));
 }
 
 static uint32_t rw_make(rw_ctx *ctx, canon_kind kind, uint32_t a, uint32_t b, uint32_t c);
