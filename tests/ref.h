@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <hologram/hologram.h>
 
@@ -90,6 +92,48 @@ static inline void *ref_alloc(size_t bytes)
     if (!p)
         fail_msg("host allocation of %zu bytes failed", bytes);
     return p;
+}
+
+/* Runs this test binary again (/proc/self/exe) with argv (argv[0] its name; NULL ends it)
+ * and the environment changes env ("NAME=value"; NULL ends it, NULL for none); its
+ * standard output (up to cap - 1 bytes) goes to out, NUL-terminated.  Fails the test
+ * unless the child exits with status 0. */
+static inline void ref_run_self(char *const *argv, const char *const *env, char *out,
+                                size_t cap)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        fail_msg("pipe failed");
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        for (; env && *env; env++) {
+            char buf[4096];
+            snprintf(buf, sizeof buf, "%s", *env);
+            char *eq = strchr(buf, '=');
+            if (!eq)
+                _exit(126);
+            *eq = '\0';
+            setenv(buf, eq + 1, 1);
+        }
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t len = 0;
+    ssize_t got;
+    while (len < cap - 1 && (got = read(fd[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)got;
+    out[len] = '\0';
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child %s %s failed (status %d): %s", argv[0], argv[1] ? argv[1] : "", status,
+                 out);
 }
 
 #endif /* HG_TESTS_REF_H */

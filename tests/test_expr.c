@@ -23,8 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "canon/canon.h"
 #include "canon/scalar.h"
@@ -986,36 +984,18 @@ typedef struct {
  * cache directory dir. */
 static void run_collide(const char *dir, int bits, const size_t *forms, size_t n,
                         collide_report *r) {
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        char b[16], *argv[2 + N_FORMS + 1], args[N_FORMS][8];
-        snprintf(b, sizeof b, "%d", bits);
-        setenv("HOLOGRAM_JIT_HASH_BITS", b, 1);
-        setenv("HOLOGRAM_CACHE_DIR", dir, 1);
-        argv[0] = "test_expr";
-        argv[1] = "collide";
-        for (size_t i = 0; i < n; i++) {
-            snprintf(args[i], sizeof args[i], "%zu", forms[i]);
-            argv[2 + i] = args[i];
-        }
-        argv[2 + n] = NULL;
-        execv("/proc/self/exe", argv);
-        _exit(127);
+    char b[40], d[600], *argv[2 + N_FORMS + 1], args[N_FORMS][8], out[512];
+    snprintf(b, sizeof b, "HOLOGRAM_JIT_HASH_BITS=%d", bits);
+    snprintf(d, sizeof d, "HOLOGRAM_CACHE_DIR=%s", dir);
+    const char *env[] = {b, d, NULL};
+    argv[0] = "test_expr";
+    argv[1] = "collide";
+    for (size_t i = 0; i < n; i++) {
+        snprintf(args[i], sizeof args[i], "%zu", forms[i]);
+        argv[2 + i] = args[i];
     }
-    close(fd[1]);
-    char out[512] = "";
-    ssize_t got = read(fd[0], out, sizeof out - 1);
-    out[got > 0 ? got : 0] = '\0';
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("collide child failed (status %d): %s", status, out);
+    argv[2 + n] = NULL;
+    ref_run_self(argv, env, out, sizeof out);
     assert_int_equal(sscanf(out, "compiles=%llu disk_loads=%llu hits=%llu fallbacks=%llu",
                             &r->compiles, &r->disk_loads, &r->hits, &r->fallbacks), 4);
 }

@@ -35,6 +35,7 @@
 #include "jit/jit.h"
 #include <hologram/hologram.h>
 #include "runtime/interp.h"
+#include "ref.h"
 
 #define BIG (1u << 20) /* elements of each scratch array (>= 1,000,000) */
 #define GUARD_LEAD 3    /* floats before C (C is then not 16-byte aligned) */
@@ -785,35 +786,9 @@ typedef struct {
 /* Runs this binary with `mode` and the environment changes `env` ("NAME=value", NULL
  * ends); parses its one-line report.  Fails the test when the child fails. */
 static void run_child(const char *mode, const char *const *env, child_report *r) {
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        for (; env && *env; env++) {
-            char buf[4096];
-            snprintf(buf, sizeof buf, "%s", *env);
-            char *eq = strchr(buf, '=');
-            *eq = '\0';
-            setenv(buf, eq + 1, 1);
-        }
-        execl("/proc/self/exe", "test_jit", mode, (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    char out[2048] = "";
-    size_t len = 0;
-    ssize_t got;
-    while (len < sizeof out - 1 && (got = read(fd[0], out + len, sizeof out - 1 - len)) > 0)
-        len += (size_t)got;
-    out[len] = '\0';
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("child %s failed (status %d): %s", mode, status, out);
+    char out[2048];
+    char *argv[] = {"test_jit", (char *)mode, NULL};
+    ref_run_self(argv, env, out, sizeof out);
     memset(r, 0, sizeof *r);
     if (sscanf(out, "compiles=%llu disk_loads=%llu evictions=%llu entries=%llu capacity=%llu "
                     "disk_seconds=%lf",

@@ -20,7 +20,6 @@ Float parameters (value, scalar, min_val, max_val) take int or float.  JSON para
 take str.
 """
 import inspect
-import operator
 import re
 
 from . import errors
@@ -29,7 +28,7 @@ from .errors import (BufferInUseError, CompileError, ExpressionError, HologramEr
                      OutOfMemoryError, ShapeError)
 
 from ._core import (_ERROR_CLASSES, _HEADER_VERSION, _INVALID_ARGUMENT, _STATUS_VALUES,
-                    _check, _check_versions, _coerce, _error, _ffi, _lib, __version__)
+                    _check, _check_versions, _coerce, _error, _ffi, _lib, _numpy, __version__)
 
 # ---- the flat API, generated from the prototypes ---------------------------------------
 
@@ -152,18 +151,6 @@ def clear_all_registries():
 
 
 # ---- beyond the seed: NumPy transfer and the kernel cache ------------------------------
-
-_np = None
-
-
-def _numpy():
-    """NumPy, imported on first use (the flat API works without it)."""
-    global _np
-    if _np is None:
-        import numpy
-        _np = numpy
-    return _np
-
 
 def buffer_copy_from_numpy(executor_handle, buffer_handle, array):
     """Copies a C-contiguous float32 array (any shape, read as flat) into the buffer's

@@ -88,3 +88,15 @@ def _coerce(fname, spec, values):
                             f"{type(value).__name__}")
         converted.append(value)
     return tuple(converted)
+
+
+_np = None
+
+
+def _numpy():
+    """NumPy, imported on first use (the flat API works without it)."""
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np

@@ -14,7 +14,7 @@ import json
 import sys
 import threading
 
-from ._core import _STATUS_VALUES, _coerce, _error, _ffi, _lib
+from ._core import _STATUS_VALUES, _coerce, _error, _ffi, _lib, _numpy
 from .errors import ExpressionError, InvalidArgumentError, ShapeError
 
 _EXPRESSION = _STATUS_VALUES["HG_ERR_EXPRESSION"]
@@ -23,16 +23,6 @@ _SHAPE = _STATUS_VALUES["HG_ERR_SHAPE"]
 
 _FLT_MAX = 3.4028234663852886e38
 _CACHE_LIMIT = 256         # compiled expressions kept by evaluate(); the oldest go first
-_np = None
-
-
-def _numpy():
-    """NumPy, imported on first use."""
-    global _np
-    if _np is None:
-        import numpy
-        _np = numpy
-    return _np
 
 
 # ---- the flat functions ------------------------------------------------------------------
