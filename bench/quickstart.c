@@ -1,6 +1,7 @@
 /*
  * bench/quickstart.c — the seed README's Quick Start, in C: create an executor, fill two
- * 1024-element buffers through JSON, add them, read the result back as JSON.
+ * 1024-element buffers through JSON, add them, read the result back as JSON; then the
+ * README's expression, a*w + b with a scalar w, as one kernel.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,17 @@ int main(void) {
     float sum = 0;
     CHECK(hg_reduce_sum_f32(exec, c, a, size, &sum));
     printf("Sum of all %d results: %.1f (expected %.1f)\n", size, sum, 3.0 * size * (size - 1) / 2);
+
+    uint64_t expr;
+    CHECK(hg_expr_compile("a*w + b", "[\"w\"]", &expr)); /* w: a scalar parameter */
+    const uint64_t in[2] = {b, c};                        /* arrays in order of appearance */
+    const float w = 0.5f;
+    CHECK(hg_expr_run(exec, expr, in, 2, &w, 1, a, size, NULL)); /* a = b*0.5 + c */
+    float check[4];
+    CHECK(hg_buffer_read(exec, a, check, 4));
+    printf("a*w + b with w = 0.5: %.1f %.1f %.1f %.1f (expected 0.0 4.0 8.0 12.0)\n",
+           (double)check[0], (double)check[1], (double)check[2], (double)check[3]);
+    CHECK(hg_expr_cleanup(expr));
 
     CHECK(hg_buffer_cleanup(a));
     CHECK(hg_buffer_cleanup(b));

@@ -135,6 +135,15 @@ for _proto in _PROTOTYPES:
     if _proto.startswith("hg_status ") and _parse(_proto)[1] not in _CUSTOM:
         _name, _fn, _OUT_NAMES[_name] = _bind(_proto)
         _FLAT[_name] = _fn
+# Docstrings of generated functions that say more than their prototype.
+_FLAT["expr_variables"].__doc__ = (
+    "The variables of an expression in binding order and what it produces, as JSON text: "
+    '{"arrays": [...], "scalars": [...], "kind": "map" | "sum" | "mean" | "min" | "max" | '
+    '"program", "output": bool, "result": bool} (hg_expr_variables).')
+_FLAT["expr_describe"].__doc__ = (
+    "The canonical form of an expression before and after rewriting, as JSON text: source, "
+    "kind, nodes_before, nodes_after, hash, and the programs 'before' and 'after' (nodes, "
+    "stages, arrays, scalars; expr_compile accepts either back) (hg_expr_describe).")
 globals().update(_FLAT)
 
 # ---- expressions (_evaluate.py) -----------------------------------------------------------

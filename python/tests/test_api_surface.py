@@ -4,6 +4,7 @@ import ast
 import inspect
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -122,3 +123,14 @@ def test_example_runs(example):
                          timeout=600, env=dict(os.environ))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
+
+
+README_SNIPPETS = re.findall(r"```python\n(.*?)```",
+                             (PYTHON_DIR.parent / "README.md").read_text(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(README_SNIPPETS)))
+def test_readme_python_snippets_run(index):
+    out = subprocess.run([sys.executable, "-c", README_SNIPPETS[index]], capture_output=True,
+                         text=True, timeout=600, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
