@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "canon/canon.h"
+#include "canon/scalar.h"
 #include "jit/jit.h"
 #include <hologram/hologram.h>
 #include "runtime/interp.h"
@@ -642,6 +643,182 @@ static void test_strided(void **state) {
     check_strided(4, (uint64_t[]){3, 5, 7, 11}, (int64_t[]){385, 1, 5, 35}, 0);/* generic */
 }
 
+/* ---- any expression in a CONTRACT or STRIDED stage, on both engines ---------------------- */
+
+/* A normal form of one `domain` stage over slots (0, 1 | 0) storing into its last slot,
+ * with one parameter: its root built by `body` from the LOAD leaves. */
+typedef uint32_t (*body_fn)(canon_program *p, uint32_t a, uint32_t b);
+
+static canon_program *stage_form(canon_domain domain, body_fn body) {
+    const uint32_t n_slots = domain == CANON_DOM_CONTRACT ? 3 : 2;
+    canon_program *p = canon_program_new(n_slots, 1);
+    assert_non_null(p);
+    uint32_t a = canon_leaf(p, CANON_LOAD, 0);
+    uint32_t b = domain == CANON_DOM_CONTRACT ? canon_leaf(p, CANON_LOAD, 1) : a;
+    assert_int_not_equal(canon_stage_add(p, domain, body(p, a, b), n_slots - 1,
+                                         domain == CANON_DOM_CONTRACT ? CANON_RED_SUM
+                                                                      : CANON_RED_NONE),
+                         CANON_NONE);
+    canon_program *r = canon_rewrite(p);
+    canon_program_free(p);
+    assert_non_null(r);
+    return r;
+}
+
+static uint32_t bin(canon_program *p, canon_kind k, uint32_t x, uint32_t y) {
+    return canon_node_add(p, k, x, y, CANON_NONE);
+}
+static uint32_t body_sum(canon_program *p, uint32_t a, uint32_t b) {
+    return bin(p, CANON_ADD, a, b); /* sum_p (a + b) */
+}
+static uint32_t body_relu_b(canon_program *p, uint32_t a, uint32_t b) {
+    return bin(p, CANON_MUL, a, bin(p, CANON_MAX, b, canon_const(p, 0.0f)));
+}
+static uint32_t body_l1(canon_program *p, uint32_t a, uint32_t b) { /* a distance matrix */
+    return canon_node_add(p, CANON_ABS, bin(p, CANON_SUB, a, b), CANON_NONE, CANON_NONE);
+}
+static uint32_t body_scaled(canon_program *p, uint32_t a, uint32_t b) {
+    return bin(p, CANON_MUL, bin(p, CANON_MUL, a, b), canon_leaf(p, CANON_PARAM, 0));
+}
+static uint32_t body_affine(canon_program *p, uint32_t a, uint32_t b) {
+    (void)b;
+    return bin(p, CANON_ADD, bin(p, CANON_MUL, a, canon_const(p, 2.0f)),
+               canon_leaf(p, CANON_PARAM, 0));
+}
+static uint32_t body_sqrt_abs(canon_program *p, uint32_t a, uint32_t b) {
+    (void)b;
+    return canon_node_add(p, CANON_SQRT, canon_node_add(p, CANON_ABS, a, CANON_NONE, CANON_NONE),
+                          CANON_NONE, CANON_NONE);
+}
+static uint32_t body_where(canon_program *p, uint32_t a, uint32_t b) {
+    (void)b;
+    uint32_t neg = canon_node_add(p, CANON_NEG, a, CANON_NONE, CANON_NONE);
+    return canon_node_add(p, CANON_WHERE, bin(p, CANON_LT, a, canon_const(p, 0.0f)), neg, a);
+}
+
+/* The value of body f on (x, y) with parameter w, in the float32 semantics of the IR. */
+static float body_value(body_fn f, float x, float y, float w) {
+    if (f == body_sum) return x + y;
+    if (f == body_relu_b) return x * canon_max_f32(y, 0.0f);
+    if (f == body_l1) return fabsf(x + -y);
+    if (f == body_scaled) return x * y * w;
+    if (f == body_affine) return x * 2.0f + w;
+    if (f == body_sqrt_abs) return sqrtf(fabsf(x));
+    return x < 0.0f ? -x : x;
+}
+
+/* CONTRACT stages whose expression is not a product: JIT and interpreter within the bound
+ * of a k-term float sum of the float32 terms, over shapes that take every JIT path
+ * (direct, matvec, packed) and several interpreter blocks along k. */
+static void test_contract_general_bodies(void **state) {
+    (void)state;
+    static const body_fn bodies[] = {body_sum, body_relu_b, body_l1, body_scaled};
+    static const uint64_t shapes[][3] = {{3, 4, 5},     {17, 33, 9},   {5, 64, 1100},
+                                         {64, 64, 64},  {1, 300, 2000}, {40, 1, 700},
+                                         {100, 100, 100}, {0, 4, 4},    {4, 4, 0}};
+    const float w = -1.25f;
+    for (size_t bi = 0; bi < sizeof bodies / sizeof bodies[0]; bi++) {
+        canon_program *p = stage_form(CANON_DOM_CONTRACT, bodies[bi]);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 2; t++) {
+                const uint64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                canon_args a;
+                memset(&a, 0, sizeof a);
+                a.contract = (canon_contract_shape){m, n, k, t ? 1 : (int64_t)k,
+                                                    t ? (int64_t)m : 1, (int64_t)n, 1};
+                a.param[0] = w;
+                for (uint64_t i = 0; i < m * k; i++)
+                    g_in[0][i] = (float)uniform(-2, 2);
+                for (uint64_t i = 0; i < k * n; i++)
+                    g_in[1][i] = (float)uniform(-1, 1);
+                a.slot[0] = g_in[0];
+                a.slot[1] = g_in[1];
+                a.slot[2] = g_out_jit;
+                run_jit(p, &a, NULL);
+                a.slot[2] = g_out_int;
+                run_interp(p, &a, NULL);
+                for (uint64_t i = 0; i < m; i++)
+                    for (uint64_t j = 0; j < n; j++) {
+                        double sum = 0, mag = 0;
+                        for (uint64_t q = 0; q < k; q++) {
+                            float v = body_value(bodies[bi],
+                                                 g_in[0][i * a.contract.a_rs + q * a.contract.a_cs],
+                                                 g_in[1][q * n + j], w);
+                            sum += v;
+                            mag += fabs(v);
+                        }
+                        double tol = 1e-6 * (double)(k + 1) * mag + 1e-30;
+                        float gj = g_out_jit[i * n + j], gi = g_out_int[i * n + j];
+                        if (!(fabs(gj - sum) <= tol) || !(fabs(gi - sum) <= tol))
+                            fail_msg("body %zu %llux%llux%llu t=%d C[%llu,%llu]: jit %.9g "
+                                     "interp %.9g ref %.9g", bi, (unsigned long long)m,
+                                     (unsigned long long)n, (unsigned long long)k, t,
+                                     (unsigned long long)i, (unsigned long long)j, gj, gi, sum);
+                    }
+            }
+        canon_program_free(p);
+    }
+}
+
+/* STRIDED stages whose expression is not a copy: JIT and interpreter bit-identical and
+ * equal to the body on the gathered element, over transposed, permuted, reversed, empty
+ * and long (several interpreter blocks per innermost run) views. */
+static void test_strided_general_bodies(void **state) {
+    (void)state;
+    static const body_fn bodies[] = {body_affine, body_sqrt_abs, body_where};
+    static const struct {
+        uint32_t ndim;
+        uint64_t shape[4];
+        int64_t stride[4];
+        int64_t offset;
+    } views[] = {{0, {0}, {0}, 7},
+                 {2, {3, 4}, {1, 3}, 0},
+                 {3, {6, 4, 5}, {1, 30, 6}, 0},
+                 {1, {10}, {-2}, 50},
+                 {2, {0, 9}, {9, 1}, 0},
+                 {2, {3, 2500}, {1, 3}, 0},
+                 {4, {3, 5, 7, 11}, {385, 1, 5, 35}, 0}};
+    const float w = 0.75f;
+    for (uint64_t i = 0; i < 200000; i++)
+        g_in[0][i] = (float)uniform(-100, 100);
+    for (size_t bi = 0; bi < sizeof bodies / sizeof bodies[0]; bi++) {
+        canon_program *p = stage_form(CANON_DOM_STRIDED, bodies[bi]);
+        for (size_t v = 0; v < sizeof views / sizeof views[0]; v++) {
+            canon_args a;
+            memset(&a, 0, sizeof a);
+            a.strided.ndim = views[v].ndim;
+            uint64_t count = 1;
+            for (uint32_t d = 0; d < views[v].ndim; d++) {
+                a.strided.shape[d] = views[v].shape[d];
+                a.strided.stride[d] = views[v].stride[d];
+                count *= views[v].shape[d];
+            }
+            a.param[0] = w;
+            a.slot[0] = g_in[0] + views[v].offset;
+            a.slot[1] = g_out_jit;
+            run_jit(p, &a, NULL);
+            a.slot[1] = g_out_int;
+            run_interp(p, &a, NULL);
+            uint64_t idx[4] = {0};
+            for (uint64_t f = 0; f < count; f++) {
+                int64_t off = views[v].offset;
+                for (uint32_t d = 0; d < views[v].ndim; d++)
+                    off += (int64_t)idx[d] * views[v].stride[d];
+                float want = body_value(bodies[bi], g_in[0][off], 0.0f, w);
+                if (!same(g_out_jit[f], want) || !same(g_out_int[f], want))
+                    fail_msg("body %zu view %zu flat %llu: jit %.9g interp %.9g want %.9g", bi,
+                             v, (unsigned long long)f, g_out_jit[f], g_out_int[f], want);
+                for (int d = (int)views[v].ndim - 1; d >= 0; d--) {
+                    if (++idx[d] < views[v].shape[d])
+                        break;
+                    idx[d] = 0;
+                }
+            }
+        }
+        canon_program_free(p);
+    }
+}
+
 /* ---- the kernel cache ------------------------------------------------------------------ */
 
 static uint64_t produced(const hg_cache_stats *s) { return s->compiles + s->disk_loads; }
@@ -1070,6 +1247,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_reduce_specials), cmocka_unit_test(test_tail_bounds),
         cmocka_unit_test(test_contract),        cmocka_unit_test(test_contract_ragged),
         cmocka_unit_test(test_small_stack_gemm), cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_contract_general_bodies),
+        cmocka_unit_test(test_strided_general_bodies),
         cmocka_unit_test(test_cache_hit_and_shared_form),
         cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
         cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_eviction),
