@@ -886,6 +886,8 @@ typedef struct {
     int wrong;
 } mt_job;
 
+/* Compiles and runs texts (some with scalars_json), describes them and compiles the
+ * documents back (every JSON path through cJSON), and counts wrong results. */
 static void *mt_worker(void *arg) {
     mt_job *job = arg;
     char text[64];
@@ -894,15 +896,25 @@ static void *mt_worker(void *arg) {
         x[i] = (float)i;
     for (int round = 0; round < 40 && job->st == HG_OK; round++) {
         int k = (job->id + round) % 5; /* threads compile the same and different texts */
-        snprintf(text, sizeof text, "x * %d + %d", k + 1, k);
-        uint64_t h;
-        if ((job->st = hg_expr_compile(text, NULL, &h)) != HG_OK)
+        snprintf(text, sizeof text, "x * %d + q", k + 1);
+        uint64_t h, g;
+        char *doc = NULL;
+        const float q = (float)k;
+        if ((job->st = hg_expr_compile(text, "[\"q\"]", &h)) != HG_OK)
             break;
+        if ((job->st = hg_expr_describe(h, &doc)) == HG_OK) {
+            job->st = hg_expr_compile(doc, NULL, &g);
+            hg_free_string(doc);
+        }
         const float *in[1] = {x};
-        job->st = hg_expr_run_raw(h, in, 1, NULL, 0, y, 300, NULL);
-        for (int i = 0; i < 300 && job->st == HG_OK; i++)
-            job->wrong += y[i] != x[i] * (float)(k + 1) + (float)k;
+        for (int e = 0; e < 2 && job->st == HG_OK; e++) {
+            job->st = hg_expr_run_raw(e ? g : h, in, 1, &q, 1, y, 300, NULL);
+            for (int i = 0; i < 300 && job->st == HG_OK; i++)
+                job->wrong += y[i] != x[i] * (float)(k + 1) + q;
+        }
         hg_status c = hg_expr_cleanup(h);
+        job->st = job->st == HG_OK ? c : job->st;
+        c = hg_expr_cleanup(g);
         job->st = job->st == HG_OK ? c : job->st;
     }
     return NULL;
