@@ -4,6 +4,10 @@
 #                   in Python, a JIT vs interpreter vs NumPy comparison, the quick benchmark
 #   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python)
 #   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
+#   ./dev.sh fuzz [S]  install what is missing and clang 19, build the expression fuzz
+#                   target (tests/fuzz: libFuzzer, ASan, UBSan, no JIT) into build-fuzz
+#                   (FUZZ_DIR), fuzz for S seconds (default 60); new inputs and crashes stay
+#                   in build-fuzz/fuzz/ (UBSAN_OPTIONS=suppressions=FILE skips known reports)
 # Environment: BUILD_DIR (default build), HG_WERROR=ON to fail on warnings (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,6 +16,7 @@ PACKAGES=(build-essential cmake pkg-config llvm-19-dev libcmocka-dev libcjson-de
           python3 python3-dev python3-cffi python3-numpy python3-pytest python3-setuptools
           python3-matplotlib python3-tqdm python3-numexpr python3-numba libopenblas-dev
           valgrind)
+FUZZ_PACKAGES=(clang-19 libclang-rt-19-dev libomp-19-dev)
 BUILD_DIR=${BUILD_DIR:-build}
 PY=/usr/bin/python3
 
@@ -52,8 +57,37 @@ case "${1:-}" in
         install_missing; build
         ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2
         ;;
+    fuzz)
+        seconds=${2:-60}
+        [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 fuzz [seconds]" >&2; exit 2; }
+        PACKAGES+=("${FUZZ_PACKAGES[@]}")
+        install_missing
+        FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
+        cmake -S . -B "$FUZZ_DIR" -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+              -DHG_WITH_JIT=OFF -DHG_BUILD_PYTHON=OFF -DHG_BUILD_TESTS=OFF -DHG_FUZZ=ON >/dev/null
+        cmake --build "$FUZZ_DIR" -j "$(nproc)" --target fuzz_expr
+        target="$FUZZ_DIR/tests/fuzz/fuzz_expr" dict="$FUZZ_DIR/tests/fuzz/expr.dict"
+        out="$FUZZ_DIR/fuzz"
+        mkdir -p "$out/corpus" "$out/artifacts"
+        echo "== Fuzzing the expression language for ${seconds} s (tests/fuzz/fuzz_expr.c)"
+        echo "   target      $target"
+        echo "   dictionary  $dict (tests/fuzz/expr.dict + canon/prims.def)"
+        echo "   seeds       tests/fuzz/corpus (read only)"
+        echo "   new inputs  $out/corpus"
+        echo "   crashes     $out/artifacts/"
+        status=0
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+            "$target" -dict="$dict" -max_len=4096 -timeout=30 \
+            -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
+            "$out/corpus" tests/fuzz/corpus || status=$?
+        echo "== fuzz_expr exited with $status; crashes in $out/artifacts/:"
+        ls -1 "$out/artifacts"
+        echo "   minimize: $target -minimize_crash=1 -runs=10000 -artifact_prefix=$out/ FILE"
+        echo "   replay:   $target FILE  (gcc build: $BUILD_DIR/tests/fuzz/fuzz_expr_replay FILE)"
+        exit "$status"
+        ;;
     *)
-        echo "usage: $0 main|test|bench" >&2
+        echo "usage: $0 main|test|bench|fuzz [seconds]" >&2
         exit 2
         ;;
 esac

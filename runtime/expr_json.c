@@ -244,8 +244,10 @@ static hg_status rt_program_of(const cJSON *prog, canon_expr **out) {
     if (st == HG_OK && !(names = calloc(n_arrays + n_scalars + 1, sizeof *names)))
         st = rt_error(HG_ERR_NO_MEMORY, "program: no memory for its names");
     if (names) {
-        memcpy(names, arrays, n_arrays * sizeof *names);
-        memcpy(names + n_arrays, scal, n_scalars * sizeof *names);
+        if (n_arrays) /* memcpy's source may not be NULL, even for 0 bytes */
+            memcpy(names, arrays, n_arrays * sizeof *names);
+        if (n_scalars)
+            memcpy(names + n_arrays, scal, n_scalars * sizeof *names);
         free(arrays);
         free(scal);
         arrays = scal = NULL;
