@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] — runs the whole benchmark against an existing build (it builds
 # nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
-# OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy) and
-# report.py, then prints summary.md.
+# OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy), fusion.py
+# (evaluate() vs per-op calls, NumPy, numexpr, numba) and report.py, then prints summary.md.
 # Environment: BUILD_DIR (default build; relative paths are from the repository root),
 # RESULTS_DIR (default $BUILD_DIR/bench-results): where the CSVs, summary.md and plots go.
 set -euo pipefail
@@ -24,11 +24,14 @@ status=0
 if [ -d "$BUILD_DIR/python/hologram_ffi" ]; then
     PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/bench.py" "${QUICK[@]}" \
         --csv "$RESULTS/py.csv" || status=$?
+    PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/fusion.py" "${QUICK[@]}" \
+        --csv "$RESULTS/fusion.csv" --md "$RESULTS/fusion.md" || status=$?
 else
-    echo "run.sh: $BUILD_DIR/python/hologram_ffi not built: no NumPy comparison" >&2
-    rm -f "$RESULTS/py.csv"
+    echo "run.sh: $BUILD_DIR/python/hologram_ffi not built: no NumPy or fusion comparison" >&2
+    rm -f "$RESULTS/py.csv" "$RESULTS/fusion.csv" "$RESULTS/fusion.md"
 fi
-"$PY" "$ROOT/bench/report.py" --c "$RESULTS/c.csv" --py "$RESULTS/py.csv" --out "$RESULTS"
+"$PY" "$ROOT/bench/report.py" --c "$RESULTS/c.csv" --py "$RESULTS/py.csv" \
+    --fusion "$RESULTS/fusion.md" --out "$RESULTS"
 echo
 cat "$RESULTS/summary.md"
 exit $status
