@@ -214,6 +214,20 @@ def _scalar(text, name, value):
                                "float32 range", _INVALID_ARGUMENT)
 
 
+_MAX_ARRAYS = 32            # CANON_MAX_INPUTS: inputs of one expression
+_tls = threading.local()   # per thread: the pointer array and result cell of the C call
+_F32 = []                  # numpy.dtype(float32), once NumPy is imported
+
+
+def _call_cells():
+    """This thread's (float *[_MAX_ARRAYS], float *) for hg_expr_run_raw: reused by every
+    call of the thread (the C call releases the GIL, so threads cannot share them)."""
+    cells = getattr(_tls, "cells", None)
+    if cells is None:
+        cells = _tls.cells = (_ffi.new("float *[]", _MAX_ARRAYS), _ffi.new("float *"))
+    return cells
+
+
 def evaluate(ex, local_dict=None, *, out=None):
     """Evaluates expression `ex` (numexpr's syntax: see hg_expr_compile in hologram.h) as
     one fused kernel, like numexpr.evaluate.
@@ -229,15 +243,17 @@ def evaluate(ex, local_dict=None, *, out=None):
     Raises ExpressionError for a syntax error or an undefined name, TypeError for an array
     that is not float32 (nothing is ever cast), ShapeError for arrays of different shapes,
     InvalidArgumentError for a non-contiguous array or a scalar beyond float32."""
-    names = _names_of(ex)
+    names = _names.get(ex) if type(ex) is str else None
+    if names is None:
+        names = _names_of(ex)
     caller = None
     if local_dict is None:
         caller = sys._getframe(1)
         local_dict = caller.f_locals
-    values = []
-    mask = 0
     np = _numpy()
     ndarray = np.ndarray
+    values = []
+    mask = 0
     for i, name in enumerate(names):
         try:
             v = local_dict[name]
@@ -251,50 +267,57 @@ def evaluate(ex, local_dict=None, *, out=None):
             mask |= 1 << i
         values.append(v)
     c = _compiled.get((ex, mask)) or _compile(ex, names, mask)
+    f32 = _F32[0] if _F32 else _F32.append(np.dtype(np.float32)) or _F32[0]
+    from_buffer = _ffi.from_buffer
+    pointers, value = getattr(_tls, "cells", None) or _call_cells()
+    keep = []                  # the buffers' cdata, alive until the call returns
     shape = None
-    pointers = []
-    for i in c.arrays:
+    n = 1
+    for j, i in enumerate(c.arrays):
         a = values[i]
-        if a.dtype != np.float32:
+        if a.dtype is not f32 and a.dtype != f32:
             raise TypeError(f"evaluate({ex!r}): array '{names[i]}' has dtype {a.dtype}; it "
                             "must be float32 (convert it with .astype(numpy.float32))")
-        if not a.flags.c_contiguous:
-            raise InvalidArgumentError(f"evaluate({ex!r}): array '{names[i]}' is not "
-                                       "C-contiguous (use numpy.ascontiguousarray)", _INVALID_ARGUMENT)
         if shape is None:
-            shape, first = a.shape, names[i]
+            shape, first, n = a.shape, names[i], a.size
         elif a.shape != shape:
             raise ShapeError(f"evaluate({ex!r}): array '{names[i]}' has shape {a.shape}, "
                              f"'{first}' has {shape}", _SHAPE)
-        pointers.append(_ffi.from_buffer("float[]", a))
-    params = [_scalar(ex, names[i], values[i]) for i in c.scalars]
+        try:
+            buf = from_buffer("float[]", a)
+        except ValueError:     # cffi's refusal of a view that is not C-contiguous
+            raise InvalidArgumentError(f"evaluate({ex!r}): array '{names[i]}' is not "
+                                       "C-contiguous (use numpy.ascontiguousarray)",
+                                       _INVALID_ARGUMENT) from None
+        pointers[j] = buf
+        keep.append(buf)
+    params = [_scalar(ex, names[i], values[i]) for i in c.scalars] if c.scalars else _ffi.NULL
     if out is not None:
         if c.result:
             raise InvalidArgumentError(f"evaluate({ex!r}): a reduction returns a float; "
                                        "out= is for maps", _INVALID_ARGUMENT)
-        if type(out) is not ndarray or out.dtype != np.float32:
+        if type(out) is not ndarray or (out.dtype is not f32 and out.dtype != f32):
             raise TypeError(f"evaluate({ex!r}): out must be a float32 numpy.ndarray, not "
                             f"{getattr(out, 'dtype', type(out).__name__)}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise InvalidArgumentError(f"evaluate({ex!r}): out must be C-contiguous and "
-                                       "writeable", _INVALID_ARGUMENT)
         if shape is not None and out.shape != shape:
             raise ShapeError(f"evaluate({ex!r}): out has shape {out.shape}, the arrays "
                              f"{shape}", _SHAPE)
-        shape = out.shape
-        result = out
+        result, n = out, out.size
     elif c.result:
         result = None
     else:
         result = np.empty(shape if shape is not None else (), dtype=np.float32)
-    n = 1
-    for d in (shape if shape is not None else ()):
-        n *= d
-    value = _ffi.new("float *") if c.result else _ffi.NULL
-    status = _lib.hg_expr_run_raw(
-        c.handle, pointers, len(pointers), params, len(params),
-        _ffi.from_buffer("float[]", result, require_writable=True) if result is not None
-        else _ffi.NULL, n, value)
+    if result is not None:
+        try:
+            target = from_buffer("float[]", result, True)  # require_writable (positional:
+            # a keyword argument costs cffi 90 ns)
+        except ValueError:
+            raise InvalidArgumentError(f"evaluate({ex!r}): out must be C-contiguous and "
+                                       "writeable", _INVALID_ARGUMENT) from None
+    else:
+        target = _ffi.NULL
+    status = _lib.hg_expr_run_raw(c.handle, pointers, len(keep), params,
+                                  len(c.scalars), target, n, value)
     if status:
         raise _error(status)
     return value[0] if c.result else result
