@@ -214,6 +214,18 @@ def _scalar(text, name, value):
                                "float32 range", _INVALID_ARGUMENT)
 
 
+def _global(text, name, local_dict, caller):
+    """The value of `name` in local_dict, else in the caller's globals, or ExpressionError."""
+    try:
+        return local_dict[name]
+    except KeyError:
+        try:
+            return caller.f_globals[name]
+        except KeyError:
+            raise ExpressionError(f"evaluate({text!r}): name '{name}' is not defined",
+                                  _EXPRESSION) from None
+
+
 _MAX_ARRAYS = 32            # CANON_MAX_INPUTS: inputs of one expression
 _tls = threading.local()   # per thread: the pointer array and result cell of the C call
 _F32 = []                  # numpy.dtype(float32), once NumPy is imported
@@ -252,20 +264,14 @@ def evaluate(ex, local_dict=None, *, out=None):
         local_dict = caller.f_locals
     np = _numpy()
     ndarray = np.ndarray
-    values = []
+    try:
+        values = [local_dict[name] for name in names]
+    except KeyError:
+        values = [_global(ex, name, local_dict, caller or sys._getframe(1)) for name in names]
     mask = 0
-    for i, name in enumerate(names):
-        try:
-            v = local_dict[name]
-        except KeyError:
-            try:
-                v = (caller or sys._getframe(1)).f_globals[name]
-            except KeyError:
-                raise ExpressionError(f"evaluate({ex!r}): name '{name}' is not defined",
-                                      _EXPRESSION) from None
+    for i, v in enumerate(values):
         if type(v) is not ndarray or not v.ndim:
             mask |= 1 << i
-        values.append(v)
     c = _compiled.get((ex, mask)) or _compile(ex, names, mask)
     f32 = _F32[0] if _F32 else _F32.append(np.dtype(np.float32)) or _F32[0]
     from_buffer = _ffi.from_buffer
