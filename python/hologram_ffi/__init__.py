@@ -149,7 +149,8 @@ globals().update(_FLAT)
 # ---- expressions (_evaluate.py) -----------------------------------------------------------
 
 from . import _evaluate  # noqa: E402  (after the flat functions it complements)
-from ._evaluate import evaluate, expr_cleanup, expr_compile, expr_run  # noqa: E402
+from ._evaluate import (Expression, evaluate, expr_cleanup, expr_compile,  # noqa: E402
+                        expr_run)
 
 
 def clear_all_registries():
@@ -309,7 +310,7 @@ for _name, _fn in _FLAT.items():
 
 __all__ = sorted(_FLAT) + [
     "evaluate", "expr_compile", "expr_run", "expr_cleanup",
-    "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor",
+    "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor", "Expression",
 ] + errors.__all__
 
 del _proto, _name, _fn, _takes_executor, _record

@@ -64,14 +64,7 @@ def _yields_result(expr_handle):
     """1 when the expression yields a scalar (read once per handle)."""
     flag = _RESULTS.get(expr_handle)
     if flag is None:
-        out = _ffi.new("char **")
-        status = _lib.hg_expr_variables(expr_handle, out)
-        if status:
-            raise _error(status)
-        try:
-            flag = int(json.loads(_ffi.string(out[0]).decode())["result"])
-        finally:
-            _lib.hg_free_string(out[0])
+        flag = int(json.loads(_document(_lib.hg_expr_variables, expr_handle))["result"])
         _RESULTS[expr_handle] = flag
     return flag
 
@@ -118,21 +111,23 @@ def expr_cleanup(expr_handle):
 
 class _Compiled:
     """One compiled expression for one split of its names into arrays and scalars: the
-    handle (freed with the object, so a thread still running it keeps it alive), the
-    positions of its arrays and scalars among the text's names, what it produces."""
-    __slots__ = ("handle", "arrays", "scalars", "output", "result")
+    handle (freed with the object, so a thread still running it keeps it alive), where its
+    arrays and scalars are among the caller's values (`order`: name -> index; default:
+    the arrays then the scalars), its names in binding order, what it produces."""
+    __slots__ = ("handle", "arrays", "scalars", "names", "output", "result")
 
-    def __init__(self, text, names, scalar_mask):
-        scalars = [n for i, n in enumerate(names) if scalar_mask >> i & 1]
-        self.handle = expr_compile(text, json.dumps(scalars) if scalars else None)
+    def __init__(self, text, scalars, order=None):
+        self.handle = expr_compile(text, json.dumps(list(scalars)) if scalars else None)
         try:
-            info = json.loads(_variables_text(self.handle))
+            info = json.loads(_document(_lib.hg_expr_variables, self.handle))
         except BaseException:
             _lib.hg_expr_cleanup(self.handle)
             raise
-        position = {n: i for i, n in enumerate(names)}
-        self.arrays = tuple(position[n] for n in info["arrays"])
-        self.scalars = tuple(position[n] for n in info["scalars"])
+        self.names = tuple(info["arrays"] + info["scalars"])
+        if order is None:
+            order = {n: i for i, n in enumerate(self.names)}
+        self.arrays = tuple(order[n] for n in info["arrays"])
+        self.scalars = tuple(order[n] for n in info["scalars"])
         self.output = info["output"]
         self.result = info["result"]
 
@@ -143,9 +138,10 @@ class _Compiled:
             pass
 
 
-def _variables_text(handle):
+def _document(c_function, handle):
+    """The JSON text that hg_expr_variables / hg_expr_describe (c_function) gives."""
     out = _ffi.new("char **")
-    status = _lib.hg_expr_variables(handle, out)
+    status = c_function(handle, out)
     if status:
         raise _error(status)
     try:
@@ -168,7 +164,7 @@ def _names_of(text):
                             f"{type(text).__name__}")
         handle = expr_compile(text)
         try:
-            names = tuple(json.loads(_variables_text(handle))["arrays"])
+            names = tuple(json.loads(_document(_lib.hg_expr_variables, handle))["arrays"])
         finally:
             _lib.hg_expr_cleanup(handle)
         with _lock:
@@ -184,7 +180,8 @@ def _compile(text, names, mask):
     with _lock:
         c = _compiled.get(key)
         if c is None:
-            c = _Compiled(text, names, mask)
+            c = _Compiled(text, [n for i, n in enumerate(names) if mask >> i & 1],
+                          {n: i for i, n in enumerate(names)})
             if len(_compiled) >= _CACHE_LIMIT:
                 _compiled.pop(next(iter(_compiled)))
             _compiled[key] = c
@@ -273,6 +270,15 @@ def evaluate(ex, local_dict=None, *, out=None):
         if type(v) is not ndarray or not v.ndim:
             mask |= 1 << i
     c = _compiled.get((ex, mask)) or _compile(ex, names, mask)
+    return _run(ex, c, values, names, out)
+
+
+def _run(ex, c, values, names, out):
+    """Runs compiled expression c of text ex on values (c.arrays and c.scalars index them;
+    names[i] names values[i] in messages) into out (or a new array, or a float): the checks
+    and the call of evaluate() and Expression."""
+    np = _numpy()
+    ndarray = np.ndarray
     f32 = _F32[0] if _F32 else _F32.append(np.dtype(np.float32)) or _F32[0]
     from_buffer = _ffi.from_buffer
     pointers, value = getattr(_tls, "cells", None) or _call_cells()
@@ -281,9 +287,12 @@ def evaluate(ex, local_dict=None, *, out=None):
     n = 1
     for j, i in enumerate(c.arrays):
         a = values[i]
-        if a.dtype is not f32 and a.dtype != f32:
+        if type(a) is not ndarray or (a.dtype is not f32 and a.dtype != f32):
             raise TypeError(f"evaluate({ex!r}): array '{names[i]}' has dtype {a.dtype}; it "
-                            "must be float32 (convert it with .astype(numpy.float32))")
+                            "must be float32 (convert it with .astype(numpy.float32))"
+                            if type(a) is ndarray else
+                            f"evaluate({ex!r}): array '{names[i]}' must be a float32 "
+                            f"numpy.ndarray, not {type(a).__name__}")
         if shape is None:
             shape, first, n = a.shape, names[i], a.size
         elif a.shape != shape:
@@ -327,3 +336,45 @@ def evaluate(ex, local_dict=None, *, out=None):
     if status:
         raise _error(status)
     return value[0] if c.result else result
+
+
+class Expression:
+    """A compiled expression called with its values in order, for a loop that runs one
+    formula many times: the same kernel, checks, errors and results as evaluate(), without
+    its name lookup (a third of its per-call cost).
+
+        f = Expression("a*w + b", scalars=["w"])
+        f.arrays, f.scalars          # ('a', 'b'), ('w',): the order of the arguments
+        f(x, y, 0.5, out=o)          # the arrays, then the scalars
+
+    The handle is freed with the object (or by close())."""
+
+    def __init__(self, text, scalars=()):
+        if isinstance(scalars, str):
+            raise TypeError("Expression(): scalars must be a list of names, not str")
+        self.text = text
+        self._c = _Compiled(text, list(scalars))
+        self.arrays = self._c.names[:len(self._c.arrays)]
+        self.scalars = self._c.names[len(self._c.arrays):]
+
+    def __call__(self, *values, out=None):
+        c = self._c
+        if c is None:
+            raise InvalidArgumentError(f"Expression({self.text!r}) was closed",
+                                       _INVALID_ARGUMENT)
+        if len(values) != len(c.names):
+            raise TypeError(f"Expression({self.text!r}) takes {len(c.names)} arguments (the "
+                            f"arrays {', '.join(self.arrays) or '-'}, then the scalars "
+                            f"{', '.join(self.scalars) or '-'}), got {len(values)}")
+        return _run(self.text, c, values, c.names, out)
+
+    def describe(self):
+        """expr_describe() of the compiled expression, as JSON text."""
+        return _document(_lib.hg_expr_describe, self._c.handle)
+
+    def close(self):
+        """Frees the compiled expression now (calls then raise)."""
+        self._c = None
+
+    def __repr__(self):
+        return f"<hologram_ffi.Expression {self.text!r} arrays={self.arrays} scalars={self.scalars}>"

@@ -427,6 +427,34 @@ def test_flat_functions(backend, ex):
         hg.expr_compile('{"nodes": [], "stages": [], "arrays": []}')
 
 
+def test_expression_objects(backend):
+    f = hg.Expression("x * w + y", scalars=["w"])
+    assert f.arrays == ("x", "y") and f.scalars == ("w",)
+    x, y, o = np.arange(10, dtype=F32), np.ones(10, F32), np.empty(10, F32)
+    assert f(x, y, 2.0, out=o) is o
+    same(o, x * F32(2) + y)
+    same(f(x, y, -1), x * F32(-1) + y)
+    assert json.loads(f.describe())["source"] == "x * w + y"
+    with pytest.raises(TypeError, match=r"takes 3 arguments \(the arrays x, y, then the "
+                                        r"scalars w\), got 2"):
+        f(x, y)
+    with pytest.raises(TypeError, match=r"array 'y' must be a float32 numpy.ndarray, not list"):
+        f(x, [1.0] * 10, 2.0)
+    with pytest.raises(TypeError, match=r"array 'x' has dtype float64"):
+        f(np.ones(10), y, 2.0)
+    with pytest.raises(hg.ShapeError, match=r"array 'y' has shape"):
+        f(x, y[:5], 2.0)
+    s = hg.Expression("sum(x * x)")
+    assert s(x) == 285.0 and s.scalars == ()
+    with pytest.raises(TypeError, match=r"list of names"):
+        hg.Expression("x * w", scalars="w")
+    with pytest.raises(hg.ExpressionError, match=r"does not appear"):
+        hg.Expression("x * 2", scalars=["w"])
+    f.close()
+    with pytest.raises(hg.InvalidArgumentError, match=r"was closed"):
+        f(x, y, 2.0)
+
+
 def test_clear_all_registries_drops_compiled_expressions():
     a = np.ones(4, F32)
     hg.evaluate("a * 3", {"a": a})
