@@ -2,7 +2,8 @@
 # dev.sh — set up, build and run hologram on Debian 12.
 #   ./dev.sh main   install what is missing, build, run the main job: the Quick Start in C and
 #                   in Python, a JIT vs interpreter vs NumPy comparison, the quick benchmark
-#   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python)
+#   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python),
+#                   then build and test once more without the JIT ($BUILD_DIR-interp)
 #   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
 #   ./dev.sh fuzz [S]  install what is missing and clang 19, build the expression fuzz
 #                   target (tests/fuzz: libFuzzer, ASan, UBSan, no JIT) into build-fuzz
@@ -33,10 +34,13 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# build [DIR [CMAKE_OPTION...]]: configures and builds DIR (default $BUILD_DIR).
 build() {
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DHG_PYTHON="$PY" \
-          -DHG_WERROR="${HG_WERROR:-OFF}" >/dev/null
-    cmake --build "$BUILD_DIR" -j "$(nproc)"
+    local dir=${1:-$BUILD_DIR}
+    shift || true
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DHG_PYTHON="$PY" \
+          -DHG_WERROR="${HG_WERROR:-OFF}" "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
 }
 
 case "${1:-}" in
@@ -56,6 +60,9 @@ case "${1:-}" in
     test)
         install_missing; build
         ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2
+        echo "== The same tests on a build without the JIT (HG_WITH_JIT=OFF: the interpreter)"
+        build "$BUILD_DIR-interp" -DHG_WITH_JIT=OFF
+        ctest --test-dir "$BUILD_DIR-interp" --output-on-failure -j 2
         ;;
     fuzz)
         seconds=${2:-60}
