@@ -50,6 +50,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
+from report import fmt_ns, fmt_x, size_label, table  # noqa: E402  (bench/report.py)
 
 FULL_SIZES = [1 << 20, 1 << 14, 16]
 QUICK_SIZES = [1 << 14]
@@ -348,23 +349,6 @@ def machine_info(mods, numba_compile_s):
     return info
 
 
-def fmt_ns(ns):
-    if ns is None:
-        return "–"
-    for unit, scale in (("ns", 1), ("µs", 1e3), ("ms", 1e6)):
-        if ns < 1e3 * scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns / 1e9:.3g} s"
-
-
-def size_label(n):
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20} Mi"
-    if n >= 1024 and n % 1024 == 0:
-        return f"{n >> 10} Ki"
-    return str(n)
-
-
 def ratio(res, formula, n, impl, stat="best"):
     """time(impl) / time(evaluate): > 1 when evaluate is faster; None if one is missing."""
     other, ev = res.get((formula, n, impl)), res.get((formula, n, "evaluate"))
@@ -372,10 +356,6 @@ def ratio(res, formula, n, impl, stat="best"):
         return None
     a, b = getattr(other, stat)(), getattr(ev, stat)()
     return a / b if a and b else None
-
-
-def fmt_x(r):
-    return "–" if r is None else f"{r:.2f}×"
 
 
 def write_csv(path, info, res):
@@ -400,12 +380,6 @@ def write_csv(path, info, res):
 
 def _num(x):
     return f"{x:.4f}" if x is not None else ""
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out) + "\n"
 
 
 def flags(res, formula, n):
