@@ -85,7 +85,6 @@ typedef struct bench_op {
 #define BENCH_SIG_COPY BENCH_SIG_FILL
 #define BENCH_SIG_GEMM BENCH_SIG_FILL
 #define BENCH_SIG_MATVEC BENCH_SIG_FILL
-#define BENCH_SIG_INTERNAL BENCH_SIG_FILL
 
 static const bench_op bench_ops[] = {
 #define HG_OP(name, family, sig, n_in, ...) BENCH_SIG_##sig(name, family, n_in)

@@ -50,7 +50,6 @@
 #define REF_ROW_COPY REF_ROW_FILL
 #define REF_ROW_GEMM REF_ROW_FILL
 #define REF_ROW_MATVEC REF_ROW_FILL
-#define REF_ROW_INTERNAL REF_ROW_FILL
 
 static const ref_op ref_ops[] = {
 #define HG_OP(name, family, sig, ...) REF_ROW_##sig(name)

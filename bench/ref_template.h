@@ -118,7 +118,6 @@ static inline REF_T REF_CAT(ref_clip_, REF_SFX)(REF_T a, REF_T lo, REF_T hi) {
 #define REF_SIG_COPY REF_SIG_FILL
 #define REF_SIG_GEMM REF_SIG_FILL
 #define REF_SIG_MATVEC REF_SIG_FILL
-#define REF_SIG_INTERNAL REF_SIG_FILL
 
 #define HG_OP(name, family, sig, n_in, n_par, reduce, min_n, body, final, math)            \
     REF_SIG_##sig(name, family, reduce, body, final)
@@ -135,7 +134,6 @@ static inline REF_T REF_CAT(ref_clip_, REF_SFX)(REF_T a, REF_T lo, REF_T hi) {
 #undef REF_SIG_COPY
 #undef REF_SIG_GEMM
 #undef REF_SIG_MATVEC
-#undef REF_SIG_INTERNAL
 #undef REF_FAM_MAP
 #undef REF_FAM_REDUCE
 #undef REF_FAM_LOSS

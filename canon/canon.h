@@ -38,8 +38,7 @@ typedef enum {
     CANON_FAM_REDUCE,   /* one RANGE stage, reduce; result = ACC0 */
     CANON_FAM_LOSS,     /* RANGE stage reduce-sum, then a SCALAR stage; result = its value */
     CANON_FAM_SOFTMAX,  /* RANGE max; RANGE exp, store + sum; RANGE scale, store */
-    CANON_FAM_CONTRACT, /* one CONTRACT stage: store sum over p */
-    CANON_FAM_STRIDED   /* one STRIDED stage: store */
+    CANON_FAM_CONTRACT  /* one CONTRACT stage: store sum over p */
 } canon_family;
 
 /* A reducing sink's scalar is the default NaN (0x7fc00000) whenever it is a NaN, in every
@@ -111,12 +110,15 @@ typedef struct {
  * the identity of forms (kernel-cache keys, on-disk objects), so never renumber them. */
 typedef enum {
     CANON_DOM_RANGE = 0,    /* i in [0, n): loads slot[s][i], stores slot[store][i] */
-    CANON_DOM_SCALAR = 1,   /* evaluated once; no loads; reduce must be NONE; ACC-able */
+    CANON_DOM_SCALAR = 1,   /* evaluated once (per row, in a GRID program); no loads;
+                               reduce must be NONE; ACC-able */
     CANON_DOM_CONTRACT = 2, /* (i, j) in m x n, reduce over p < k: LOAD(0) = A[i,p],
                                LOAD(1) = B[p,j] (strided), store slot[store][i*n + j] */
-    CANON_DOM_STRIDED = 3   /* flat row-major index over a shape: LOAD(0) = the strided
-                               source element, store slot[store][flat] */
+    /* 3: retired (a one-source strided copy, now a GRID map) */
+    CANON_DOM_GRID = 4      /* rows of an N-d index space with strided operands (canon_grid):
+                               per row, what RANGE is over [0, n) */
 } canon_domain;
+#define CANON_DOM_LAST CANON_DOM_GRID
 
 typedef struct {
     canon_domain domain;
@@ -171,6 +173,13 @@ canon_program *canon_rewrite(const canon_program *p);
 /* The normal form of `op`, built on first use (thread-safe) and kept for the process;
  * NULL only if that first build ran out of memory. */
 const canon_program *canon_form(canon_op op);
+/* The GRID twin of a program of RANGE and SCALAR stages: a new normal form (caller frees)
+ * with every RANGE stage a GRID stage, so that it runs row by row over strided N-d
+ * operands; NULL when p has another domain or memory runs out. */
+canon_program *canon_grid_twin(const canon_program *p);
+/* canon_grid_twin of canon_form(op), built with it and kept for the process; NULL for an
+ * op whose form is not RANGE/SCALAR (the contractions). */
+const canon_program *canon_grid_form(canon_op op);
 /* Serializes p's identity into p->ident / p->ident_len and sets p->hash (see
  * canon_program): slot, parameter and stage layout, sinks, every node; not `op` nor
  * nodes_before.  0, or -1 when memory runs out (p unchanged). */
@@ -184,14 +193,14 @@ int canon_same_form(const canon_program *a, const canon_program *b);
  * within the table and not sugar unless `allow_sugar`, arities, operands earlier than their
  * node, LOAD slots and PARAM indices within the program's counts, every ACC naming an
  * earlier stage that has a scalar (a SCALAR stage or a reducing RANGE stage), stage roots
- * and sinks (a RANGE stage stores or reduces; a SCALAR stage loads nothing and has no sink;
- * a CONTRACT stage stores and sums; a STRIDED stage stores and does not reduce), the
- * result stage.  `work`: NULL, or room for p->n_nodes entries (saves an allocation).
+ * and sinks (a RANGE or GRID stage stores or reduces; a SCALAR stage loads nothing and has
+ * no sink; a CONTRACT stage stores and sums), a program with a GRID stage having only GRID
+ * and SCALAR stages, the result stage.  `work`: NULL, or room for p->n_nodes entries (saves an allocation).
  * 0, or -1 with a message in msg[0..cap) naming the first fault. */
 int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
                 size_t cap);
-/* "RANGE", "SCALAR", "CONTRACT", "STRIDED" / "none", "sum", "min", "max"; NULL for other
- * values. */
+/* "RANGE", "SCALAR", "CONTRACT", "GRID" / "none", "sum", "min", "max"; NULL for other
+ * values (the retired domain 3 included). */
 const char *canon_domain_name(canon_domain d);
 const char *canon_reduce_name(canon_reduce r);
 /* Writes a readable listing ("%3 = ADD %1 %2" lines, stages, hash) like snprintf:
@@ -201,12 +210,14 @@ size_t canon_print(const canon_program *p, char *buf, size_t cap);
 /* ---- the expression language (canon/expr.c) ------------------------------------------
  * numexpr's syntax, parsed into a program with the same builder, rewrite rules and
  * hash-consing as the built-in ops (so `a + b` is vector_add_f32's form):
- *   expr     := sum( e ) | mean( e ) | min( e ) | max( e ) | e      (a reduction: at the top)
+ *   expr     := sum( e [, axis=k] ) | mean(...) | min(...) | max(...) | e   (at the top)
  *   e        := binary operators of prims.def by syntax class, loosest first:
  *               CMP (< <= > >= == != : at most one per level, no chains), OR (|), AND (&),
  *               ADD (+ -), MUL (* /); then unary (- + ~), then POW (**: right-associative,
  *               binds tighter than a unary minus on its left: -x**2 is -(x**2))
  *   primary  := number | name | function( e, ... ) | ( e )
+ * A reduction may name one axis, `sum(e, axis=1)` (numexpr's spelling; negative counts from
+ * the last): on N-d operands it reduces that axis only.
  * Numbers are Python float or int literals (digits, '.', exponent), read as double and
  * rounded once to float32 (as NumPy casts a Python float); one beyond the float32 range is
  * an error.  Functions are prims.def's CALL spellings with their arity.  A name is a
@@ -221,13 +232,16 @@ size_t canon_print(const canon_program *p, char *buf, size_t cap);
 
 typedef struct canon_expr {
     canon_program *pre;   /* the program as written (sugar kept) */
-    canon_program *form;  /* its normal form: what the engines run */
+    canon_program *form;  /* its normal form: what the engines run on 1-D arrays */
+    canon_program *grid;  /* its GRID twin: what they run on N-d strided operands */
     uint32_t n_arrays;    /* input slots 0..n_arrays-1 */
     uint32_t n_scalars;   /* parameters 0..n_scalars-1 */
     char **names;         /* n_arrays + n_scalars names: the arrays', then the scalars' */
     int has_output;       /* a stage stores into slot n_arrays (the output array) */
     int has_result;       /* the program yields a scalar (result_stage) */
     const char *kind;     /* "map", "sum", "mean", "min", "max" or "program" (static) */
+    int has_axis;         /* a reduction over one axis (axis=k), not over everything */
+    int32_t axis;         /* that axis; negative counts from the last */
 } canon_expr;
 
 typedef struct {
@@ -262,12 +276,25 @@ typedef struct {
     int64_t a_rs, a_cs, b_rs, b_cs;/* element strides of A (row, col) and B (row, col) */
 } canon_contract_shape;           /* C is contiguous: C[i*n + j] */
 
-typedef struct {
-    uint32_t ndim;                      /* 0..CANON_MAX_DIMS (0: one element) */
+/* The index space of a GRID program (CANON_DOM_GRID): for each row, an index over dims
+ * [0, outer) in row-major order, the program's stages run in order over the row's
+ * elements, an index over dims [outer, ndim) in row-major order, exactly as RANGE stages
+ * run over [0, n): LOAD(k) reads slot[k][sum_d idx_d * stride[k][d]] over all ndim dims, a
+ * store writes its slot the same way, a reduction reduces over the row's elements into
+ * the row's scalar (the ACC that later stages of the row read), a SCALAR stage is
+ * evaluated once per row, LEN is the number of elements of a row, and the result stage's
+ * scalar of each row goes to result[sum_{d < outer} idx_d * result_stride[d]].  Strides
+ * are in elements and non-negative; 0 broadcasts.  A store's elements must be distinct
+ * (no zero stride along a dimension of extent > 1) and disjoint from the elements loaded
+ * from other slots, or be exactly the same elements (in place). */
+typedef struct canon_grid {
+    uint32_t ndim;                                  /* 1..CANON_MAX_DIMS */
+    uint32_t outer;                                 /* 0..ndim */
     uint64_t shape[CANON_MAX_DIMS];
-    int64_t stride[CANON_MAX_DIMS];     /* of the source, in elements; its offset is
-                                           already applied to slot[0] */
-} canon_strided_shape;
+    int64_t stride[CANON_MAX_SLOTS][CANON_MAX_DIMS]; /* slot k along dim d */
+    float *result;                                  /* NULL when the program has none */
+    int64_t result_stride[CANON_MAX_DIMS];          /* along the outer dims */
+} canon_grid;
 
 /* Floats of canon_args.scratch a CONTRACT kernel may use (the JIT's packed gemm: a
  * 256 x 512 panel of B and a 256 x 12 stripe of A, 524 KiB + 12 KiB). */
@@ -278,7 +305,7 @@ typedef struct canon_args {
     float param[CANON_MAX_PARAMS];
     uint64_t n;                         /* RANGE length */
     canon_contract_shape contract;      /* CONTRACT stages */
-    canon_strided_shape strided;        /* STRIDED stages */
+    const canon_grid *grid;             /* GRID stages (NULL otherwise); borrowed */
     /* CONTRACT: packing space for kernels, at least CANON_CONTRACT_SCRATCH_FLOATS floats,
      * 64-byte aligned, used by one call at a time; engines that need none ignore it. */
     float *scratch;

@@ -43,7 +43,9 @@ static void ex_error_set(canon_expr_error *err, uint32_t column, const char *fmt
 
 /* ---- lexer ------------------------------------------------------------------------------ */
 
-typedef enum { EX_END, EX_NUM, EX_NAME, EX_OP, EX_LPAREN, EX_RPAREN, EX_COMMA } ex_tok_kind;
+typedef enum {
+    EX_END, EX_NUM, EX_NAME, EX_OP, EX_LPAREN, EX_RPAREN, EX_COMMA, EX_ASSIGN /* axis=k */
+} ex_tok_kind;
 
 typedef struct {
     ex_tok_kind kind;
@@ -67,6 +69,8 @@ typedef struct {
     uint32_t n_arrays, n_scalars;
     const char *const *declared; /* the scalar names given by the caller */
     uint32_t n_declared;
+    int has_axis;                /* the reduction names an axis */
+    int32_t axis;
     int failed;
 } ex_parser;
 
@@ -166,6 +170,8 @@ static void ex_next(ex_parser *x) {
             EX_FAIL(x, "a name of %u characters (at most %u)", len, CANON_EXPR_MAX_NAME);
     } else if (c == '(' || c == ')' || c == ',') {
         x->tok.kind = c == '(' ? EX_LPAREN : c == ')' ? EX_RPAREN : EX_COMMA;
+    } else if (c == '=' && t[x->pos + 1] != '=') {
+        x->tok.kind = EX_ASSIGN;
     } else {
         uint32_t best = 0; /* the longest operator spelling of prims.def here */
         for (unsigned k = 0; k < CANON_KIND_COUNT; k++) {
@@ -181,8 +187,6 @@ static void ex_next(ex_parser *x) {
         if (!best) {
             if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
                 EX_FAIL(x, "unexpected byte 0x%02x", (unsigned char)c);
-            else if (c == '=')
-                EX_FAIL(x, "unexpected '=' (compare with ==)");
             else
                 EX_FAIL(x, "unexpected character '%c'", c);
         }
@@ -490,7 +494,43 @@ static uint32_t ex_binary(ex_parser *x, canon_syntax level) {
     }
 }
 
-/* expr := reduction( e ) | e, then the end of the text. */
+/* `, axis=k` after a reduction's operand (the current token is the comma): an integer
+ * literal, possibly negative (counting from the last axis), below HG_MAX_DIMS in
+ * magnitude.  0, or -1 with the error set. */
+static int ex_axis(ex_parser *x, const char *reduction) {
+    char buf[64];
+    ex_next(x);
+    int neg = 0;
+    if (ex_is_name(x, "axis")) {
+        ex_next(x);
+        if (x->tok.kind == EX_ASSIGN) {
+            ex_next(x);
+            if ((neg = ex_is_op(x, "-")))
+                ex_next(x);
+            int digits = x->tok.kind == EX_NUM;
+            for (uint32_t i = 0; digits && i < x->tok.len; i++)
+                digits = ex_is_digit(x->tok.start[i]);
+            if (digits && x->tok.num < CANON_MAX_DIMS) {
+                x->has_axis = 1;
+                x->axis = (int32_t)x->tok.num * (neg ? -1 : 1);
+                ex_next(x);
+                return x->failed ? -1 : 0;
+            }
+            if (digits) {
+                EX_FAIL(x, "%s(): axis %s%.*s is beyond the %u dimensions a tensor has at "
+                           "most", reduction, neg ? "-" : "", (int)x->tok.len, x->tok.start,
+                        CANON_MAX_DIMS);
+                return -1;
+            }
+        }
+    }
+    if (!x->failed)
+        EX_FAIL(x, "%s(): after the operand, only axis=<integer> may follow, found %s",
+                reduction, ex_tok_text(x, buf, sizeof buf));
+    return -1;
+}
+
+/* expr := reduction( e [, axis=k] ) | e, then the end of the text. */
 static uint32_t ex_top(ex_parser *x, int *reduction) {
     char buf[64];
     *reduction = -1;
@@ -512,11 +552,8 @@ static uint32_t ex_top(ex_parser *x, int *reduction) {
         }
         ex_next(x);
         v = ex_binary(x, CANON_SYN_CMP);
-        if (!x->failed && x->tok.kind == EX_COMMA) {
-            EX_FAIL(x, "%s() takes one argument (no axis: it reduces everything)",
-                    ex_reductions[r]);
+        if (!x->failed && x->tok.kind == EX_COMMA && ex_axis(x, ex_reductions[r]))
             return CANON_NONE;
-        }
         if (!x->failed && x->tok.kind != EX_RPAREN)
             EX_FAIL(x, "expected ')' to close %s( at column %u, found %s", ex_reductions[r],
                     name.column, ex_tok_text(x, buf, sizeof buf));
@@ -535,6 +572,8 @@ static uint32_t ex_top(ex_parser *x, int *reduction) {
     if (!x->failed && x->tok.kind != EX_END && !ex_keyword(x)) {
         if (x->tok.kind == EX_RPAREN)
             EX_FAIL(x, "')' without a matching '('");
+        else if (x->tok.kind == EX_ASSIGN)
+            EX_FAIL(x, "unexpected '=' (compare with ==)");
         else
             EX_FAIL(x, "expected an operator, found %s", ex_tok_text(x, buf, sizeof buf));
     }
@@ -624,8 +663,12 @@ int canon_expr_parse(const char *text, const char *const *scalars, uint32_t n_sc
         canon_program_free(x.p);
         return -1;
     }
-    return canon_expr_from_program(x.p, x.names, x.n_arrays, x.n_scalars,
-                                   r < 0 ? "map" : ex_reductions[r], out, err);
+    if (canon_expr_from_program(x.p, x.names, x.n_arrays, x.n_scalars,
+                                r < 0 ? "map" : ex_reductions[r], out, err) != 0)
+        return -1;
+    (*out)->has_axis = x.has_axis;
+    (*out)->axis = x.axis;
+    return 0;
 }
 
 /* ---- checked expressions ------------------------------------------------------------------ */
@@ -638,6 +681,7 @@ void canon_expr_free(canon_expr *e) {
     free(e->names);
     canon_program_free(e->pre);
     canon_program_free(e->form);
+    canon_program_free(e->grid);
     free(e);
 }
 
@@ -768,6 +812,11 @@ int canon_expr_from_program(canon_program *pre, char **names, uint32_t n_arrays,
     if (e->form->n_nodes > CANON_EXPR_MAX_NODES) {
         ex_error_set(err, 0, "the expression has %u nodes after rewriting (at most %u)",
                      e->form->n_nodes, CANON_EXPR_MAX_NODES);
+        canon_expr_free(e);
+        return -1;
+    }
+    if (!(e->grid = canon_grid_twin(e->form))) {
+        ex_error_set(err, 0, "no memory for the expression's GRID form");
         canon_expr_free(e);
         return -1;
     }

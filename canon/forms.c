@@ -64,7 +64,7 @@ static uint32_t forms_final(canon_program *p, canon_op op) {
 /* Adds the stages of `info`'s family to p, which already has its slots and parameters.
  * Returns 0 on success, -1 when a node or stage could not be added. */
 static int forms_stages(canon_program *p, const canon_op_info *info) {
-    const uint32_t out = info->n_in; /* array result slot of MAP/SOFTMAX/CONTRACT/STRIDED */
+    const uint32_t out = info->n_in; /* array result slot of MAP/SOFTMAX/CONTRACT */
     uint32_t root, s;
     switch (info->family) {
     case CANON_FAM_MAP:
@@ -103,10 +103,6 @@ static int forms_stages(canon_program *p, const canon_op_info *info) {
     case CANON_FAM_CONTRACT:
         s = canon_stage_add(p, CANON_DOM_CONTRACT, forms_body(p, info->op), out,
                             info->reduce);
-        break;
-    case CANON_FAM_STRIDED:
-        s = canon_stage_add(p, CANON_DOM_STRIDED, forms_body(p, info->op), out,
-                            CANON_RED_NONE);
         break;
     default:
         return -1;

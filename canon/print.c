@@ -27,7 +27,7 @@ static void print_f(print_out *o, const char *fmt, ...) {
 
 static const char *const print_domains[] = {
     [CANON_DOM_RANGE] = "RANGE", [CANON_DOM_SCALAR] = "SCALAR",
-    [CANON_DOM_CONTRACT] = "CONTRACT", [CANON_DOM_STRIDED] = "STRIDED"};
+    [CANON_DOM_CONTRACT] = "CONTRACT", [CANON_DOM_GRID] = "GRID"};
 static const char *const print_reduces[] = {[CANON_RED_NONE] = "none", [CANON_RED_SUM] = "sum",
                                             [CANON_RED_MIN] = "min", [CANON_RED_MAX] = "max"};
 #define PRINT_COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -207,10 +207,11 @@ static int canon_bad(char *msg, size_t cap, const char *fmt, ...) {
  * than the highest stage an ACC in the subtree reads (0: none). */
 #define CANON_USES_LOAD 0x80000000u
 
-/* 1 when stage st yields a scalar that later stages can read with ACC. */
+/* 1 when stage st yields a scalar that later stages can read with ACC (per row in GRID). */
 static int canon_has_scalar(const canon_stage *st) {
     return st->domain == CANON_DOM_SCALAR ||
-           (st->domain == CANON_DOM_RANGE && st->reduce != CANON_RED_NONE);
+           ((st->domain == CANON_DOM_RANGE || st->domain == CANON_DOM_GRID) &&
+            st->reduce != CANON_RED_NONE);
 }
 
 int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
@@ -284,14 +285,16 @@ int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *m
             break;
         }
     }
-    static const char *const domains[] = {"RANGE", "SCALAR", "CONTRACT", "STRIDED"};
+    int grid = 0, other = 0; /* GRID stages; RANGE or CONTRACT stages */
     for (uint32_t s = 0; rc == 0 && s < p->n_stages; s++) {
         const canon_stage *st = &p->stages[s];
-        if ((unsigned)st->domain > CANON_DOM_STRIDED || (unsigned)st->reduce > CANON_RED_MAX) {
+        const char *dom = canon_domain_name(st->domain);
+        if (!dom || (unsigned)st->reduce > CANON_RED_MAX) {
             rc = canon_bad(msg, cap, "stage %u has an unknown domain or reduction", s);
             break;
         }
-        const char *dom = domains[st->domain];
+        grid |= st->domain == CANON_DOM_GRID;
+        other |= st->domain == CANON_DOM_RANGE || st->domain == CANON_DOM_CONTRACT;
         int store = st->store_slot != CANON_NONE, red = st->reduce != CANON_RED_NONE;
         if (st->root >= p->n_nodes)
             rc = canon_bad(msg, cap, "stage %u (%s): root %u is not a node", s, dom, st->root);
@@ -301,17 +304,17 @@ int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *m
         else if ((uses[st->root] & ~CANON_USES_LOAD) > s)
             rc = canon_bad(msg, cap, "stage %u (%s) reads the scalar of stage %u, not an "
                            "earlier one", s, dom, (uses[st->root] & ~CANON_USES_LOAD) - 1);
-        else if (st->domain == CANON_DOM_RANGE && !store && !red)
-            rc = canon_bad(msg, cap, "stage %u (RANGE) neither stores nor reduces", s);
+        else if ((st->domain == CANON_DOM_RANGE || st->domain == CANON_DOM_GRID) && !store && !red)
+            rc = canon_bad(msg, cap, "stage %u (%s) neither stores nor reduces", s, dom);
         else if (st->domain == CANON_DOM_SCALAR && (store || red))
             rc = canon_bad(msg, cap, "stage %u (SCALAR) has a sink: its value is its result", s);
         else if (st->domain == CANON_DOM_SCALAR && (uses[st->root] & CANON_USES_LOAD))
             rc = canon_bad(msg, cap, "stage %u (SCALAR) loads an array", s);
         else if (st->domain == CANON_DOM_CONTRACT && (!store || st->reduce != CANON_RED_SUM))
             rc = canon_bad(msg, cap, "stage %u (CONTRACT) must store a sum", s);
-        else if (st->domain == CANON_DOM_STRIDED && (!store || red))
-            rc = canon_bad(msg, cap, "stage %u (STRIDED) must store and not reduce", s);
     }
+    if (rc == 0 && grid && other)
+        rc = canon_bad(msg, cap, "a program with GRID stages has RANGE or CONTRACT stages too");
     if (rc == 0 && p->result_stage != CANON_NONE &&
         (p->result_stage >= p->n_stages || !canon_has_scalar(&p->stages[p->result_stage])))
         rc = canon_bad(msg, cap, "the result is stage %u, which has no scalar",

@@ -427,16 +427,55 @@ int canon_same_form(const canon_program *a, const canon_program *b) {
            memcmp(a->ident, b->ident, a->ident_len) == 0;
 }
 
+/* ---- GRID twins ------------------------------------------------------------------- */
+
+canon_program *canon_grid_twin(const canon_program *p) {
+    if (!p || !p->ident)
+        return NULL;
+    for (uint32_t s = 0; s < p->n_stages; s++)
+        if (p->stages[s].domain != CANON_DOM_RANGE && p->stages[s].domain != CANON_DOM_SCALAR)
+            return NULL;
+    canon_program *q = canon_program_new(p->n_slots, p->n_params);
+    if (!q)
+        return NULL;
+    q->nodes_before = p->nodes_before;
+    q->op = p->op;
+    q->result_stage = p->result_stage;
+    for (uint32_t i = 0; i < p->n_nodes && !q->oom; i++) { /* a normal form: copy as is */
+        const canon_node *n = &p->nodes[i];
+        if (n->kind == CANON_CONST)
+            canon_const(q, n->value);
+        else if (canon_kinds[n->kind].flags & CANON_LEAF)
+            canon_leaf(q, (canon_kind)n->kind, n->arg);
+        else
+            canon_node_add(q, (canon_kind)n->kind, n->op[0], n->op[1], n->op[2]);
+    }
+    for (uint32_t s = 0; s < p->n_stages; s++) {
+        const canon_stage *st = &p->stages[s];
+        canon_stage_add(q, st->domain == CANON_DOM_RANGE ? CANON_DOM_GRID : st->domain, st->root,
+                        st->store_slot, st->reduce);
+    }
+    if (q->oom || q->n_nodes != p->n_nodes || q->n_stages != p->n_stages ||
+        canon_identify(q) != 0) {
+        canon_program_free(q);
+        return NULL;
+    }
+    return q;
+}
+
 /* ---- the per-process cache of normal forms ---------------------------------------- */
 static pthread_once_t rw_forms_once = PTHREAD_ONCE_INIT;
 static canon_program *rw_forms[CANON_OP_COUNT];
+static canon_program *rw_grid_forms[CANON_OP_COUNT];
 
-/* Builds the normal form of every op; an op whose build runs out of memory stays NULL. */
+/* Builds the normal form of every op and its GRID twin; an op whose build runs out of
+ * memory stays NULL. */
 static void rw_forms_init(void) {
     for (unsigned op = 0; op < CANON_OP_COUNT; op++) {
         canon_program *p = canon_form_build((canon_op)op);
         rw_forms[op] = canon_rewrite(p);
         canon_program_free(p);
+        rw_grid_forms[op] = canon_grid_twin(rw_forms[op]);
     }
 }
 
@@ -449,4 +488,12 @@ const canon_program *canon_form(canon_op op) {
     if (pthread_once(&rw_forms_once, rw_forms_init) != 0)
         return NULL;
     return rw_forms[op];
+}
+
+const canon_program *canon_grid_form(canon_op op) {
+    if ((unsigned)op >= (unsigned)CANON_OP_COUNT)
+        return NULL;
+    if (pthread_once(&rw_forms_once, rw_forms_init) != 0)
+        return NULL;
+    return rw_grid_forms[op];
 }

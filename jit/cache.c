@@ -71,8 +71,8 @@ static size_t jit_key_words(const jit_key *k) {
     case JIT_SPEC_CONTRACT_EXACT:
     case JIT_SPEC_CONTRACT_ANY:
         return head + 7;
-    case JIT_SPEC_STRIDED_EXACT:
-        return head + 1 + 2 * (size_t)k->v[0];
+    case JIT_SPEC_GRID:
+        return head + 2 + JIT_GRID_CLASS_WORDS;
     default:
         return head + 1;
     }
@@ -144,7 +144,7 @@ static void jit_make_key(const canon_program *p, const canon_args *args, int bcl
     k->bclass = bclass < 0 ? -1 : bclass;
     canon_domain dom = CANON_DOM_RANGE;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
-        if (p->stages[s].domain == CANON_DOM_CONTRACT || p->stages[s].domain == CANON_DOM_STRIDED)
+        if (p->stages[s].domain == CANON_DOM_CONTRACT || p->stages[s].domain == CANON_DOM_GRID)
             dom = p->stages[s].domain;
     if (dom == CANON_DOM_CONTRACT) {
         const canon_contract_shape *c = &args->contract;
@@ -156,19 +156,25 @@ static void jit_make_key(const canon_program *p, const canon_args *args, int bcl
                              (uint64_t)c->b_rs, (uint64_t)c->b_cs};
             memcpy(k->v, v, sizeof v);
         }
-    } else if (dom == CANON_DOM_STRIDED) {
-        const canon_strided_shape *t = &args->strided;
-        uint64_t count = 1;
-        for (uint32_t d = 0; d < t->ndim; d++)
-            count = t->shape[d] > JIT_EXACT_MAX_STRIDED ? JIT_EXACT_MAX_STRIDED + 1
-                                                        : count * t->shape[d];
-        int small = count <= JIT_EXACT_MAX_STRIDED;
-        count = count > JIT_EXACT_MAX_STRIDED ? JIT_EXACT_MAX_STRIDED + 1 : count;
-        k->spec = small ? JIT_SPEC_STRIDED_EXACT : JIT_SPEC_STRIDED_ANY;
-        k->v[0] = t->ndim;
-        for (uint32_t d = 0; small && d < t->ndim; d++) {
-            k->v[1 + d] = t->shape[d];
-            k->v[1 + t->ndim + d] = (uint64_t)t->stride[d];
+    } else if (dom == CANON_DOM_GRID) { /* jit_run checked args->grid */
+        const canon_grid *g = args->grid;
+        k->spec = JIT_SPEC_GRID;
+        k->v[0] = g->ndim | (uint64_t)g->outer << 8;
+        const uint64_t inner = g->shape[g->ndim - 1];
+        k->v[1] = inner <= JIT_EXACT_MAX_INNER ? inner + 1 : 0;
+        for (uint32_t s = 0; s <= JIT_GRID_RESULT; s++) {
+            if (s < JIT_GRID_RESULT ? s >= p->n_slots : !g->result)
+                continue;
+            const int64_t *st = s < JIT_GRID_RESULT ? g->stride[s] : g->result_stride;
+            const uint32_t nd = s < JIT_GRID_RESULT ? g->ndim : g->outer;
+            uint64_t bits = 0;
+            for (uint32_t d = 0; d < nd; d++) {
+                const jit_stride_class cl = st[d] == 0   ? JIT_STRIDE_ZERO
+                                            : st[d] == 1 ? JIT_STRIDE_UNIT
+                                                         : JIT_STRIDE_OTHER;
+                bits |= (uint64_t)cl << (2 * d);
+            }
+            k->v[2 + s / 4] |= bits << (16 * (s % 4));
         }
     } else {
         k->spec = args->n <= JIT_EXACT_MAX_N ? JIT_SPEC_RANGE_EXACT : JIT_SPEC_RANGE_ANY;
@@ -190,10 +196,9 @@ static void jit_kernel_name(const canon_program *p, const jit_key *k, uint64_t h
         snprintf(spec, sizeof spec, "%llux%llux%llu", (unsigned long long)k->v[0],
                  (unsigned long long)k->v[1], (unsigned long long)k->v[2]);
         break;
-    case JIT_SPEC_STRIDED_EXACT:
-    case JIT_SPEC_STRIDED_ANY:
-        snprintf(spec, sizeof spec, "%s%llud", k->spec == JIT_SPEC_STRIDED_EXACT ? "exact" : "any",
-                 (unsigned long long)k->v[0]);
+    case JIT_SPEC_GRID:
+        snprintf(spec, sizeof spec, "grid%llud%llu", (unsigned long long)(k->v[0] & 0xff),
+                 (unsigned long long)(k->v[0] >> 8));
         break;
     default:
         snprintf(spec, sizeof spec, "large");
@@ -351,16 +356,22 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
     if (!p || !args || p->oom || !p->ident)
         return jit_fail(HG_ERR_COMPILE, err, err_cap,
                         "jit_run: no usable program (a normal form from canon_rewrite)");
-    if (args->strided.ndim > CANON_MAX_DIMS)
-        return jit_fail(HG_ERR_COMPILE, err, err_cap, "jit_run: %u dimensions (at most %u)",
-                        args->strided.ndim, CANON_MAX_DIMS);
-    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
+    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++) {
+        const canon_grid *g = args->grid;
+        if (p->stages[s].domain == CANON_DOM_GRID &&
+            (!g || g->ndim < 1 || g->ndim > CANON_MAX_DIMS || g->outer > g->ndim ||
+             (p->result_stage != CANON_NONE && !g->result)))
+            return jit_fail(HG_ERR_COMPILE, err, err_cap,
+                            "jit_run: a GRID program needs canon_args.grid with 1..%u "
+                            "dimensions, outer <= ndim, and a result array if it has a result",
+                            CANON_MAX_DIMS);
         if (p->stages[s].domain == CANON_DOM_CONTRACT &&
             (!args->scratch || args->scratch_floats < CANON_CONTRACT_SCRATCH_FLOATS ||
              (uintptr_t)args->scratch % 64 != 0))
             return jit_fail(HG_ERR_NO_MEMORY, err, err_cap,
                             "jit_run: a contraction needs canon_args.scratch (%u floats, "
                             "64-byte aligned)", CANON_CONTRACT_SCRATCH_FLOATS);
+    }
     hg_status st = jit_session_get(err, err_cap);
     if (st != HG_OK)
         return st;

@@ -3,7 +3,9 @@
  * inside jit/: only jit/jit.h is seen by the runtime.
  *
  *   cache.c       jit_run: key → LRU table → hit: call; miss: disk.c or lower + session
- *   lower.c       canonical form + key → LLVM module (one emitter per stage domain)
+ *   lower.c       canonical form + key → LLVM module (one emitter per stage domain), the
+ *                 RANGE loops and sinks the GRID emitter reuses
+ *   lower_grid.c  the GRID domain: row nests, lanes along elements or across rows
  *   lower_contract.c  the CONTRACT domain: direct tiles, matvec, packed cache-blocked gemm
  *   lower_math.c  exp / log / tanh as IR, the operation sequences of canon/scalar.h
  *   session.c     one LLJIT + host TargetMachine; verify, optimize, emit object, load, unload
@@ -30,9 +32,10 @@
 
 /* Exact (constant trip count) RANGE kernels up to this length; one shared kernel above. */
 #define JIT_EXACT_MAX_N 256u
-/* Exact CONTRACT kernels when m*n*k is at most this; STRIDED when the element count is. */
+/* Exact CONTRACT kernels when m*n*k is at most this. */
 #define JIT_EXACT_MAX_CONTRACT 262144u
-#define JIT_EXACT_MAX_STRIDED 4096u
+/* GRID kernels: the innermost extent is a constant up to this (a short row unrolled). */
+#define JIT_EXACT_MAX_INNER 64u
 /* Sums: float partials over blocks of this many elements, block sums added in double. */
 #define JIT_SUM_BLOCK 1024u
 
@@ -42,9 +45,20 @@ typedef enum {
     JIT_SPEC_RANGE_ANY,       /* n read at run time */
     JIT_SPEC_CONTRACT_EXACT,  /* v[0..6] = m, n, k, a_rs, a_cs, b_rs, b_cs */
     JIT_SPEC_CONTRACT_ANY,
-    JIT_SPEC_STRIDED_EXACT,   /* v[0] = ndim, v[1..ndim] = shape, v[1+ndim..] = strides */
-    JIT_SPEC_STRIDED_ANY      /* v[0] = ndim */
+    /* 5, 6: retired (STRIDED copies) */
+    JIT_SPEC_GRID = 7         /* v[0] = ndim | outer << 8, v[1] = 1 + the innermost extent
+                                 when at most JIT_EXACT_MAX_INNER (else 0), v[2..] = stride
+                                 classes (jit_grid_class), 2 bits per dimension, 16 bits per
+                                 slot, 4 slots per word; the result's after the slots' */
 } jit_spec_kind;
+
+/* The class of a GRID stride, from which the kernel's code follows: a broadcast (hoisted,
+ * one splat), a contiguous run (vector loads and stores), anything else (gathers and
+ * scatters; the stride itself is read at run time). */
+typedef enum { JIT_STRIDE_ZERO = 0, JIT_STRIDE_UNIT = 1, JIT_STRIDE_OTHER = 2 } jit_stride_class;
+/* The class-word index of the grid's result strides (after the CANON_MAX_SLOTS slots'). */
+#define JIT_GRID_RESULT CANON_MAX_SLOTS
+#define JIT_GRID_CLASS_WORDS ((CANON_MAX_SLOTS + 1 + 3) / 4)
 
 /* Cache key: all 64-bit fields, no padding, so it is hashed and compared as bytes.  It
  * holds only the form's hash; an entry also keeps the form's identity, which decides. */
@@ -54,6 +68,12 @@ typedef struct {
     uint64_t spec;   /* jit_spec_kind */
     uint64_t v[1 + 2 * CANON_MAX_DIMS];
 } jit_key;
+_Static_assert(2 + JIT_GRID_CLASS_WORDS <= 1 + 2 * CANON_MAX_DIMS, "GRID classes fit a key");
+
+/* The class of slot k (JIT_GRID_RESULT: the result) along dimension d of a GRID key. */
+static inline jit_stride_class jit_grid_class(const jit_key *key, uint32_t k, uint32_t d) {
+    return (jit_stride_class)(key->v[2 + k / 4] >> (16 * (k % 4) + 2 * d) & 3);
+}
 
 /* FNV-1a over len bytes, continuing from h (start with JIT_FNV_OFFSET). */
 #define JIT_FNV_OFFSET 0xcbf29ce484222325ull
@@ -116,9 +136,15 @@ typedef struct {
     LLVMValueRef fn, args, result;
     LLVMBuilderRef alloca_b;            /* positioned in the entry block */
     LLVMValueRef slot[CANON_MAX_SLOTS]; /* float pointers */
+    /* How a loop's lanes reach slot k: from base[k] (float pointer), with stride
+     * JIT_STRIDE_UNIT, _ZERO (every lane the element at base) or _OTHER (lane i at
+     * base + i * step[k], i64).  RANGE: the slots, unit. */
+    LLVMValueRef base[CANON_MAX_SLOTS], step[CANON_MAX_SLOTS];
+    uint8_t cls[CANON_MAX_SLOTS];
     LLVMValueRef param[CANON_MAX_PARAMS];
     LLVMValueRef acc[CANON_MAX_STAGES]; /* float scalar of each reducing / SCALAR stage */
-    LLVMValueRef n, len_f;              /* RANGE length (i64) and as float */
+    LLVMValueRef n, len_f;              /* lanes' extent (RANGE length, a GRID row's innermost
+                                           extent; i64) and LEN (elements per row) as float */
     LLVMValueRef *memo;                 /* per expression evaluation, one per node */
     uint8_t *mark;                      /* per evaluation: node reachable from its root */
     hg_status st;
@@ -126,8 +152,9 @@ typedef struct {
     size_t cap;
 } jit_lower_ctx;
 
-/* A point of a stage's domain: the element index (RANGE) and lane count, or the values
- * of LOAD leaves supplied by the domain's emitter (CONTRACT, STRIDED). */
+/* A point of a stage's domain: the lanes' index (RANGE, GRID: into base/step of the
+ * context) and lane count, or the values of LOAD leaves supplied by the domain's emitter
+ * (CONTRACT). */
 typedef struct {
     LLVMValueRef index;
     unsigned w;
@@ -139,6 +166,50 @@ typedef struct {
 LLVMValueRef jit_lower_eval(jit_lower_ctx *c, const jit_point *pt, uint32_t root);
 /* Emits CONTRACT stage s of c->p (lower_contract.c); 0, or -1 with c->st set. */
 int jit_lower_contract(jit_lower_ctx *c, uint32_t s);
+/* Emits the whole body of a GRID program (lower_grid.c); 0, or -1 with c->st set. */
+int jit_lower_grid(jit_lower_ctx *c);
+
+/* ---- RANGE loops and sinks (lower.c), shared with the GRID emitter ---------------------- */
+/* What a loop does with each vector it evaluates (besides a store sink's store): per
+ * accumulator u, a float partial (SUM) or, `lanes` set, a double per lane; for MIN/MAX the
+ * ordered running extreme (never NaN), whether a NaN was seen, and the OR (min) / AND
+ * (max) of the elements' bits. */
+#define JIT_VW 16    /* lanes of vector loops (one AVX-512 register) */
+#define JIT_UNROLL 4 /* vectors per main-loop iteration of cheap expressions */
+typedef struct {
+    canon_reduce red;
+    int lanes;              /* one result per lane (GRID rows across lanes), not one in all */
+    unsigned U;             /* accumulators */
+    LLVMTypeRef vt, mt, it; /* <JIT_VW x float / i1 / i32> */
+    LLVMValueRef dacc;      /* SUM: double (or <JIT_VW x double> when lanes) */
+    LLVMValueRef sum[JIT_UNROLL];
+    LLVMValueRef ext[JIT_UNROLL], nan[JIT_UNROLL], bits[JIT_UNROLL];
+} jit_sink;
+
+/* Sets up sink k for stage st at the current position (its accumulators' start values):
+ * U accumulators (JIT_UNROLL for cheap expressions, else 1) or, `lanes`, 1.  0 or -1. */
+int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes);
+/* Stage st over lanes [0, c->n) (the context's base/step/cls) into sink k: a main loop of
+ * k->U unmasked vectors, a masked loop over the rest; sums in blocks of JIT_SUM_BLOCK.
+ * 0 or -1. */
+int jit_sink_run(jit_lower_ctx *c, const canon_stage *st, jit_sink *k);
+/* The value of stage st at lanes `index`.. of the context (mask: the lanes that exist, or
+ * NULL): evaluated and stored (if the stage stores).  Returns the value, or NULL. */
+LLVMValueRef jit_stage_point(jit_lower_ctx *c, const canon_stage *st, LLVMValueRef index,
+                             unsigned w, LLVMValueRef mask);
+/* Folds vector v (the lanes of mask only, when given) into accumulator u of k. */
+void jit_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef v, LLVMValueRef mask);
+/* The sink's scalar (or, `lanes`, <JIT_VW x float> of per-lane scalars): a NaN is the
+ * default NaN. */
+LLVMValueRef jit_sink_end(jit_lower_ctx *c, jit_sink *k);
+/* Mask of the lanes at i.. below `end`: <JIT_VW x i1>. */
+LLVMValueRef jit_tail_mask(jit_lower_ctx *c, LLVMValueRef i, LLVMValueRef end);
+/* Reads (value NULL) or writes `value` at the w lanes index.. of an array reached from
+ * float pointer `base` with stride class `cls` (and i64 `step` for JIT_STRIDE_OTHER), the
+ * lanes of mask only (NULL: all).  Returns the value read or written. */
+LLVMValueRef jit_access(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef step,
+                        jit_stride_class cls, LLVMValueRef index, unsigned w, LLVMValueRef mask,
+                        LLVMValueRef value);
 
 /* IR helpers of the emitters (lower.c).  Loop-carried values are entry-block variables. */
 typedef struct {
@@ -163,7 +234,7 @@ LLVMValueRef jit_loop_begin(jit_lower_ctx *c, jit_loop *l, LLVMValueRef start,
                             LLVMValueRef end, LLVMValueRef step);
 /* Closes a loop opened by jit_loop_begin; the builder continues after it. */
 void jit_loop_end(jit_lower_ctx *c, jit_loop *l);
-/* Run-time scalar v broadcast to w lanes (v itself when w == 1). */
+/* Run-time scalar v broadcast to w lanes (v itself when w == 1 or v is a vector). */
 LLVMValueRef jit_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w);
 /* &base[index] for a float pointer base. */
 LLVMValueRef jit_elem(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef index);

@@ -12,7 +12,9 @@
  *               sign-bit flags, the IEEE minimum/maximum fixed up once at the end)
  *     SCALAR    the expression once (loss finals)
  *     CONTRACT  jit_lower_contract (lower_contract.c)
- *     STRIDED   one loop per dimension, innermost stores dst[flat++]
+ *   or, for a GRID program, jit_lower_grid (lower_grid.c), which runs the same loops and
+ *   sinks per row through jit_access (unit strides: vector loads and stores; broadcasts:
+ *   one splat; other strides: gathers and scatters)
  *   result: the result stage's scalar → *result
  *
  * Expressions go through one switch over canon_kind (lw_node) that works on scalars and
@@ -26,8 +28,6 @@
 
 #include "jit_internal.h"
 
-#define JIT_VW 16      /* lanes of RANGE loops (one AVX-512 register) */
-#define JIT_UNROLL 4   /* vectors per main-loop iteration of cheap RANGE expressions */
 #define JIT_UNROLL_MAX_NODES 8 /* "cheap": a root below this node index, no COSTLY kind */
 
 /* Records a lowering error (first one wins); returns NULL for use in value emitters. */
@@ -96,7 +96,7 @@ void jit_loop_end(jit_lower_ctx *c, jit_loop *l) {
 }
 
 LLVMValueRef jit_splat(jit_lower_ctx *c, LLVMValueRef v, unsigned w) {
-    if (w == 1)
+    if (w == 1 || LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind)
         return v;
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), w);
     LLVMValueRef ins = LLVMBuildInsertElement(c->ir.b, LLVMGetPoison(vt), v,
@@ -173,7 +173,8 @@ static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
         if (nd->arg < CANON_MAX_SLOTS && pt->loaded[nd->arg])
             return pt->loaded[nd->arg];
         if (pt->index && nd->arg < c->p->n_slots)
-            return jit_masked_load(c, jit_elem(c, c->slot[nd->arg], pt->index), w, pt->mask, 4);
+            return jit_access(c, c->base[nd->arg], c->step[nd->arg], c->cls[nd->arg],
+                              pt->index, w, pt->mask, NULL);
         return lw_fail(c, "a LOAD of a slot this domain does not provide", nd->arg);
     case CANON_PARAM:
         return jit_splat(c, c->param[nd->arg], w);
@@ -185,7 +186,7 @@ static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
         return jit_splat(c, c->acc[nd->arg], w);
     case CANON_LEN:
         if (!c->len_f)
-            return lw_fail(c, "LEN outside a RANGE program", i);
+            return lw_fail(c, "LEN outside a RANGE or GRID program", i);
         return jit_splat(c, c->len_f, w);
     case CANON_NEG:
         return LLVMBuildFNeg(b, x[0], "");
@@ -266,22 +267,59 @@ static LLVMValueRef lw_store_slot(jit_lower_ctx *c, uint32_t s) {
     return c->slot[s];
 }
 
-/* Element(s) of a RANGE stage at `index` over w lanes, only the lanes of `mask` when it
- * is not NULL: evaluated and stored (if the stage stores).  Returns the value, or NULL. */
-static LLVMValueRef lw_range_point(jit_lower_ctx *c, const canon_stage *st,
-                                   LLVMValueRef index, unsigned w, LLVMValueRef mask) {
+LLVMValueRef jit_access(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef step,
+                        jit_stride_class cls, LLVMValueRef index, unsigned w, LLVMValueRef mask,
+                        LLVMValueRef value) {
+    LLVMBuilderRef b = c->ir.b;
+    if (cls == JIT_STRIDE_UNIT) {
+        LLVMValueRef at = jit_elem(c, base, index);
+        if (!value)
+            return jit_masked_load(c, at, w, mask, 4);
+        jit_masked_store(c, value, at, mask, 4);
+        return value;
+    }
+    if (cls == JIT_STRIDE_ZERO && !value) /* a broadcast: one element for all lanes */
+        return jit_splat(c, jit_load(c, base, 1, 4), w);
+    if (w == 1) {
+        LLVMValueRef at = jit_elem(c, base, LLVMBuildMul(b, index, step, ""));
+        if (!value)
+            return jit_load(c, at, 1, 4);
+        jit_store(c, value, at, 4);
+        return value;
+    }
+    LLVMValueRef lane[JIT_VW]; /* lanes index + i at stride step: a gather or a scatter */
+    for (unsigned i = 0; i < w; i++)
+        lane[i] = LLVMConstInt(c->ir.i64, i, 0);
+    LLVMValueRef idx = LLVMBuildAdd(b, jit_splat(c, index, w), LLVMConstVector(lane, w), "");
+    idx = LLVMBuildMul(b, idx, jit_splat(c, step, w), "");
+    LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, c->ir.f32, base, &idx, 1, "");
+    LLVMTypeRef pvt = LLVMVectorType(c->ir.ptr, w);
+    LLVMValueRef all = mask ? mask : LLVMConstAllOnes(LLVMVectorType(c->ir.i1, w));
+    LLVMValueRef align = LLVMConstInt(c->ir.i32, 4, 0);
+    if (!value) {
+        LLVMTypeRef vt = LLVMVectorType(c->ir.f32, w);
+        LLVMValueRef args[4] = {ptrs, align, all, LLVMConstNull(vt)};
+        return jit_mem_call(c, "llvm.masked.gather", vt, pvt, args, 4);
+    }
+    LLVMValueRef args[4] = {value, ptrs, align, all};
+    jit_mem_call(c, "llvm.masked.scatter", LLVMTypeOf(value), pvt, args, 4);
+    return value;
+}
+
+LLVMValueRef jit_stage_point(jit_lower_ctx *c, const canon_stage *st, LLVMValueRef index,
+                             unsigned w, LLVMValueRef mask) {
     jit_point pt = {.index = index, .w = w, .mask = mask};
     LLVMValueRef v = jit_lower_eval(c, &pt, st->root);
     if (v && st->store_slot != CANON_NONE) {
-        LLVMValueRef dst = lw_store_slot(c, st->store_slot);
-        if (!dst)
+        if (!lw_store_slot(c, st->store_slot))
             return NULL;
-        jit_masked_store(c, v, jit_elem(c, dst, index), mask, 4);
+        const uint32_t k = st->store_slot;
+        jit_access(c, c->base[k], c->step[k], c->cls[k], index, w, mask, v);
     }
     return v;
 }
 
-/* Vectors per main-loop iteration of RANGE stage st: JIT_UNROLL independent ones (own
+/* Vectors per main-loop iteration of stage st: JIT_UNROLL independent ones (own
  * accumulators, so a reduction is not one latency chain) when the expression is cheap,
  * else 1 (more copies of an expensive expression cost compile time, not run time). */
 static unsigned lw_unroll(const jit_lower_ctx *c, const canon_stage *st) {
@@ -293,11 +331,11 @@ static unsigned lw_unroll(const jit_lower_ctx *c, const canon_stage *st) {
     return JIT_UNROLL;
 }
 
-/* Mask of the lanes of the vector at i that lie below n: the low min(n - i, JIT_VW) bits
- * of an integer, as <JIT_VW x i1> (scalar work only, a mask register on AVX-512). */
-static LLVMValueRef lw_tail_mask(jit_lower_ctx *c, LLVMValueRef i) {
+/* The low min(end - i, JIT_VW) bits of an integer as <JIT_VW x i1> (scalar work only, a
+ * mask register on AVX-512). */
+LLVMValueRef jit_tail_mask(jit_lower_ctx *c, LLVMValueRef i, LLVMValueRef end) {
     LLVMBuilderRef b = c->ir.b;
-    LLVMValueRef lim[2] = {LLVMBuildSub(b, c->n, i, ""), jit_i64(c, JIT_VW)};
+    LLVMValueRef lim[2] = {LLVMBuildSub(b, end, i, ""), jit_i64(c, JIT_VW)};
     LLVMValueRef rem = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
     LLVMValueRef bits = LLVMBuildShl(b, jit_i64(c, 1), rem, "");
     bits = LLVMBuildSub(b, bits, jit_i64(c, 1), "");
@@ -305,25 +343,46 @@ static LLVMValueRef lw_tail_mask(jit_lower_ctx *c, LLVMValueRef i) {
     return LLVMBuildBitCast(b, bits, LLVMVectorType(c->ir.i1, JIT_VW), "tail");
 }
 
-/* What a RANGE loop does with each vector it evaluates (besides a store sink's store):
- * per accumulator u, a float partial (SUM), or for MIN/MAX the ordered running extreme
- * (never NaN), whether a NaN was seen, and the OR (min) / AND (max) of the elements' bits. */
-typedef struct {
-    canon_reduce red;
-    LLVMTypeRef vt, mt, it; /* <JIT_VW x float / i1 / i32> */
-    LLVMValueRef sum[JIT_UNROLL];
-    LLVMValueRef ext[JIT_UNROLL], nan[JIT_UNROLL], bits[JIT_UNROLL];
-} jit_sink;
+int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes) {
+    if (st->reduce > CANON_RED_MAX)
+        return jit_lower_error(c, "a reduction kind", st->reduce);
+    *k = (jit_sink){.red = st->reduce,
+                    .lanes = lanes,
+                    .U = lanes ? 1 : lw_unroll(c, st),
+                    .vt = LLVMVectorType(c->ir.f32, JIT_VW),
+                    .mt = LLVMVectorType(c->ir.i1, JIT_VW),
+                    .it = LLVMVectorType(c->ir.i32, JIT_VW)};
+    if (k->red == CANON_RED_SUM) {
+        LLVMTypeRef dt = lanes ? LLVMVectorType(c->ir.f64, JIT_VW) : c->ir.f64;
+        k->dacc = jit_var(c, dt, LLVMConstNull(dt));
+        for (unsigned u = 0; !lanes && u < k->U; u++)
+            k->sum[u] = jit_var(c, k->vt, LLVMConstNull(k->vt));
+    } else if (k->red != CANON_RED_NONE) {
+        int is_min = k->red == CANON_RED_MIN;
+        for (unsigned u = 0; u < k->U; u++) {
+            k->ext[u] = jit_var(c, k->vt, jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW));
+            k->nan[u] = jit_var(c, k->mt, LLVMConstNull(k->mt));
+            k->bits[u] = jit_var(c, k->it, jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW));
+        }
+    }
+    return 0;
+}
 
-/* Folds vector v (the lanes of `mask` only, when given) into accumulator u of k.  MIN/MAX
- * cost one ordered compare + select, one unordered compare and one OR/AND: no IEEE
- * minimum/maximum fix-ups in the loop (lw_minmax_result applies them once). */
-static void lw_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef v,
-                         LLVMValueRef mask) {
+/* MIN/MAX cost one ordered compare + select, one unordered compare and one OR/AND: no
+ * IEEE minimum/maximum fix-ups in the loop (lw_minmax_result applies them once).  A SUM
+ * with `lanes` adds each lane into its double. */
+void jit_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef v,
+                   LLVMValueRef mask) {
     LLVMBuilderRef b = c->ir.b;
     if (k->red == CANON_RED_SUM) {
         if (mask)
             v = LLVMBuildSelect(b, mask, v, jit_fconst(&c->ir, 0.0f, JIT_VW), "");
+        if (k->lanes) {
+            LLVMTypeRef dt = LLVMVectorType(c->ir.f64, JIT_VW);
+            LLVMValueRef d = LLVMBuildFPExt(b, v, dt, "");
+            LLVMBuildStore(b, LLVMBuildFAdd(b, jit_get(c, k->dacc, dt), d, ""), k->dacc);
+            return;
+        }
         LLVMBuildStore(b, jit_sum_add(c, jit_get(c, k->sum[u], k->vt), v), k->sum[u]);
         return;
     }
@@ -354,68 +413,82 @@ static LLVMValueRef lw_ordered(jit_lower_ctx *c, canon_reduce red, LLVMValueRef 
     return LLVMBuildSelect(c->ir.b, LLVMBuildFCmp(c->ir.b, pred, y, x, ""), y, x, "");
 }
 
-/* The scalar result of a min/max sink over U accumulators.  The ordered extreme differs
- * from IEEE minimum/maximum only for NaN (any NaN seen: NaN) and for a zero result: a
- * zero minimum means no element was negative, so a set sign bit in the OR of all bits
- * came from a -0; a zero maximum means none was positive, so a clear sign bit in the AND
- * came from a +0.  Either way the zero's sign is that sign bit. */
-static LLVMValueRef lw_minmax_result(jit_lower_ctx *c, jit_sink *k, unsigned U) {
+/* The result of a min/max sink over its U accumulators: a scalar or, `lanes`, one per
+ * lane.  The ordered extreme differs from IEEE minimum/maximum only for NaN (any NaN seen:
+ * NaN) and for a zero result: a zero minimum means no element was negative, so a set sign
+ * bit in the OR of all bits came from a -0; a zero maximum means none was positive, so a
+ * clear sign bit in the AND came from a +0.  Either way the zero's sign is that sign bit. */
+static LLVMValueRef lw_minmax_result(jit_lower_ctx *c, jit_sink *k) {
     LLVMBuilderRef b = c->ir.b;
     int is_min = k->red == CANON_RED_MIN;
     LLVMValueRef ext = jit_get(c, k->ext[0], k->vt), nan = jit_get(c, k->nan[0], k->mt);
     LLVMValueRef bits = jit_get(c, k->bits[0], k->it);
-    for (unsigned u = 1; u < U; u++) {
+    for (unsigned u = 1; u < k->U; u++) {
         ext = lw_ordered(c, k->red, ext, jit_get(c, k->ext[u], k->vt));
         nan = LLVMBuildOr(b, nan, jit_get(c, k->nan[u], k->mt), "");
         LLVMValueRef bu = jit_get(c, k->bits[u], k->it);
         bits = is_min ? LLVMBuildOr(b, bits, bu, "") : LLVMBuildAnd(b, bits, bu, "");
     }
-    for (unsigned w = JIT_VW / 2; w >= 1; w /= 2) { /* halving tree of ordered extremes */
-        LLVMValueRef lo[JIT_VW], hi[JIT_VW];
-        for (unsigned j = 0; j < w; j++) {
-            lo[j] = LLVMConstInt(c->ir.i32, j, 0);
-            hi[j] = LLVMConstInt(c->ir.i32, w + j, 0);
+    unsigned w = k->lanes ? JIT_VW : 1;
+    if (!k->lanes) {
+        for (unsigned h = JIT_VW / 2; h >= 1; h /= 2) { /* halving tree of ordered extremes */
+            LLVMValueRef lo[JIT_VW], hi[JIT_VW];
+            for (unsigned j = 0; j < h; j++) {
+                lo[j] = LLVMConstInt(c->ir.i32, j, 0);
+                hi[j] = LLVMConstInt(c->ir.i32, h + j, 0);
+            }
+            LLVMValueRef x = LLVMBuildShuffleVector(b, ext, ext, LLVMConstVector(lo, h), "");
+            LLVMValueRef y = LLVMBuildShuffleVector(b, ext, ext, LLVMConstVector(hi, h), "");
+            ext = lw_ordered(c, k->red, x, y);
         }
-        LLVMValueRef x = LLVMBuildShuffleVector(b, ext, ext, LLVMConstVector(lo, w), "");
-        LLVMValueRef y = LLVMBuildShuffleVector(b, ext, ext, LLVMConstVector(hi, w), "");
-        ext = lw_ordered(c, k->red, x, y);
+        ext = LLVMBuildExtractElement(b, ext, LLVMConstInt(c->ir.i32, 0, 0), "");
+        nan = jit_intrinsic(&c->ir, "llvm.vector.reduce.or", k->mt, &nan, 1);
+        bits = jit_intrinsic(&c->ir, is_min ? "llvm.vector.reduce.or" : "llvm.vector.reduce.and",
+                             k->it, &bits, 1);
     }
-    ext = LLVMBuildExtractElement(b, ext, LLVMConstInt(c->ir.i32, 0, 0), "");
-    LLVMValueRef any_nan = jit_intrinsic(&c->ir, "llvm.vector.reduce.or", k->mt, &nan, 1);
-    LLVMValueRef all_bits = jit_intrinsic(
-        &c->ir, is_min ? "llvm.vector.reduce.or" : "llvm.vector.reduce.and", k->it, &bits, 1);
     LLVMValueRef zero_sign = LLVMBuildBitCast(
-        b, LLVMBuildAnd(b, all_bits, LLVMConstInt(c->ir.i32, 0x80000000u, 0), ""), c->ir.f32,
-        "");
-    LLVMValueRef is_zero = LLVMBuildFCmp(b, LLVMRealOEQ, ext, jit_fconst(&c->ir, 0.0f, 1), "");
+        b, LLVMBuildAnd(b, bits, jit_iconst(&c->ir, 0x80000000u, w), ""),
+        LLVMTypeOf(ext), "");
+    LLVMValueRef is_zero = LLVMBuildFCmp(b, LLVMRealOEQ, ext, jit_fconst(&c->ir, 0.0f, w), "");
     ext = LLVMBuildSelect(b, is_zero, zero_sign, ext, "");
-    return LLVMBuildSelect(b, any_nan, jit_fconst(&c->ir, NAN, 1), ext, "minmax");
+    return LLVMBuildSelect(b, nan, jit_fconst(&c->ir, NAN, w), ext, "minmax");
 }
 
-/* A hand-vectorized loop of stage st over [start, end) into sink k: U vectors per
+LLVMValueRef jit_sink_end(jit_lower_ctx *c, jit_sink *k) {
+    LLVMBuilderRef b = c->ir.b;
+    if (k->red == CANON_RED_SUM) {
+        unsigned w = k->lanes ? JIT_VW : 1;
+        LLVMTypeRef dt = k->lanes ? LLVMVectorType(c->ir.f64, JIT_VW) : c->ir.f64;
+        LLVMValueRef sum = LLVMBuildFPTrunc(b, jit_get(c, k->dacc, dt), lw_vt(c->ir.f32, w), "");
+        LLVMValueRef nan = LLVMBuildFCmp(b, LLVMRealUNO, sum, sum, "");
+        return LLVMBuildSelect(b, nan, jit_fconst(&c->ir, NAN, w), sum, "sum");
+    }
+    return k->red == CANON_RED_NONE ? NULL : lw_minmax_result(c, k);
+}
+
+/* A hand-vectorized loop of stage st over lanes [start, end) into sink k: U vectors per
  * iteration (end - start a multiple of U*JIT_VW), or, when `masked`, one vector per
- * iteration with the lanes at or beyond n masked off.  0 or -1. */
-static int lw_range_loop(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
-                         LLVMValueRef start, LLVMValueRef end, unsigned U, int masked) {
+ * iteration with the lanes at or beyond c->n masked off.  0 or -1. */
+static int lw_loop(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, LLVMValueRef start,
+                   LLVMValueRef end, unsigned U, int masked) {
     jit_loop l;
     LLVMValueRef i = jit_loop_begin(c, &l, start, end, jit_i64(c, (uint64_t)U * JIT_VW));
-    LLVMValueRef mask = masked ? lw_tail_mask(c, i) : NULL;
+    LLVMValueRef mask = masked ? jit_tail_mask(c, i, c->n) : NULL;
     for (unsigned u = 0; u < U; u++) {
         LLVMValueRef at = u ? LLVMBuildAdd(c->ir.b, i, jit_i64(c, (uint64_t)u * JIT_VW), "") : i;
-        LLVMValueRef v = lw_range_point(c, st, at, JIT_VW, mask);
+        LLVMValueRef v = jit_stage_point(c, st, at, JIT_VW, mask);
         if (!v)
             return -1;
-        lw_sink_step(c, k, u, v, mask);
+        jit_sink_step(c, k, u, v, mask);
     }
     jit_loop_end(c, &l);
     return 0;
 }
 
-/* lw_range_loop for a sum sink, in blocks of JIT_SUM_BLOCK elements: float partials per
- * block, block sums added into the double *dacc. */
+/* lw_loop for a sum sink, in blocks of JIT_SUM_BLOCK lanes: float partials per block,
+ * block sums added into the double k->dacc. */
 static int lw_sum_blocks(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
-                         LLVMValueRef start, LLVMValueRef end, unsigned U, int masked,
-                         LLVMValueRef dacc) {
+                         LLVMValueRef start, LLVMValueRef end, unsigned U, int masked) {
     LLVMBuilderRef b = c->ir.b;
     jit_loop lb;
     LLVMValueRef b0 = jit_loop_begin(c, &lb, start, end, jit_i64(c, JIT_SUM_BLOCK));
@@ -423,107 +496,41 @@ static int lw_sum_blocks(jit_lower_ctx *c, const canon_stage *st, jit_sink *k,
     LLVMValueRef bend = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
     for (unsigned u = 0; u < U; u++)
         LLVMBuildStore(b, jit_fconst(&c->ir, 0.0f, JIT_VW), k->sum[u]);
-    if (lw_range_loop(c, st, k, b0, bend, U, masked))
+    if (lw_loop(c, st, k, b0, bend, U, masked))
         return -1;
     LLVMValueRef part = jit_get(c, k->sum[0], k->vt);
     for (unsigned u = 1; u < U; u++)
         part = jit_sum_add(c, part, jit_get(c, k->sum[u], k->vt));
-    LLVMValueRef d = LLVMBuildFAdd(b, jit_get(c, dacc, c->ir.f64), lw_fold_sum(c, part), "");
-    LLVMBuildStore(b, d, dacc);
+    LLVMValueRef d = LLVMBuildFAdd(b, jit_get(c, k->dacc, c->ir.f64), lw_fold_sum(c, part), "");
+    LLVMBuildStore(b, d, k->dacc);
     jit_loop_end(c, &lb);
     return 0;
 }
 
-/* RANGE stage s: a main loop of U unmasked vectors per iteration over [0, n & -(U*JIT_VW)),
- * then a masked loop over the rest (fewer than U vectors); no scalar remainder loop.
- * (A single masked loop over [0, n) compiles faster but ran up to 20% slower.) */
-static int lw_range(jit_lower_ctx *c, uint32_t s) {
-    const canon_stage *st = &c->p->stages[s];
-    if (st->reduce > CANON_RED_MAX)
-        return jit_lower_error(c, "a reduction kind", st->reduce);
-    unsigned U = lw_unroll(c, st);
+/* A main loop of U unmasked vectors per iteration over [0, n & -(U*JIT_VW)), then a masked
+ * loop over the rest (fewer than U vectors); no scalar remainder loop.  (A single masked
+ * loop over [0, n) compiles faster but ran up to 20% slower.) */
+int jit_sink_run(jit_lower_ctx *c, const canon_stage *st, jit_sink *k) {
     LLVMValueRef zero = jit_i64(c, 0);
     LLVMValueRef nmain =
-        LLVMBuildAnd(c->ir.b, c->n, jit_i64(c, ~((uint64_t)U * JIT_VW - 1)), "nmain");
-    jit_sink k = {.red = st->reduce,
-                  .vt = LLVMVectorType(c->ir.f32, JIT_VW),
-                  .mt = LLVMVectorType(c->ir.i1, JIT_VW),
-                  .it = LLVMVectorType(c->ir.i32, JIT_VW)};
-    if (st->reduce == CANON_RED_SUM) {
-        LLVMValueRef dacc = jit_var(c, c->ir.f64, LLVMConstReal(c->ir.f64, 0.0));
-        for (unsigned u = 0; u < U; u++)
-            k.sum[u] = jit_var(c, k.vt, jit_fconst(&c->ir, 0.0f, JIT_VW));
-        if (lw_sum_blocks(c, st, &k, zero, nmain, U, 0, dacc) ||
-            lw_sum_blocks(c, st, &k, nmain, c->n, 1, 1, dacc))
-            return -1;
-        LLVMValueRef sum = LLVMBuildFPTrunc(c->ir.b, jit_get(c, dacc, c->ir.f64), c->ir.f32, "");
-        LLVMValueRef nan = LLVMBuildFCmp(c->ir.b, LLVMRealUNO, sum, sum, "");
-        c->acc[s] = LLVMBuildSelect(c->ir.b, nan, jit_fconst(&c->ir, NAN, 1), sum, "sum");
-        return 0;
-    }
-    if (st->reduce != CANON_RED_NONE) {
-        int is_min = st->reduce == CANON_RED_MIN;
-        for (unsigned u = 0; u < U; u++) {
-            k.ext[u] = jit_var(c, k.vt, jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW));
-            k.nan[u] = jit_var(c, k.mt, LLVMConstNull(k.mt));
-            k.bits[u] = jit_var(c, k.it, jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW));
-        }
-    }
-    if (lw_range_loop(c, st, &k, zero, nmain, U, 0) ||
-        lw_range_loop(c, st, &k, nmain, c->n, 1, 1))
-        return -1;
-    if (st->reduce != CANON_RED_NONE)
-        c->acc[s] = lw_minmax_result(c, &k, U);
-    return 0;
+        LLVMBuildAnd(c->ir.b, c->n, jit_i64(c, ~((uint64_t)k->U * JIT_VW - 1)), "nmain");
+    if (k->red == CANON_RED_SUM && !k->lanes)
+        return lw_sum_blocks(c, st, k, zero, nmain, k->U, 0) ||
+                       lw_sum_blocks(c, st, k, nmain, c->n, 1, 1)
+                   ? -1
+                   : 0;
+    return lw_loop(c, st, k, zero, nmain, k->U, 0) || lw_loop(c, st, k, nmain, c->n, 1, 1) ? -1
+                                                                                           : 0;
 }
 
-/* Dimension d of a STRIDED stage at source offset `off`; innermost stores dst[flat++]. */
-static int lw_strided_dim(jit_lower_ctx *c, const canon_stage *st, uint32_t d, uint32_t ndim,
-                          LLVMValueRef off, LLVMValueRef flat, LLVMValueRef dst) {
-    LLVMBuilderRef b = c->ir.b;
-    int exact = c->key->spec == JIT_SPEC_STRIDED_EXACT;
-    const uint64_t *v = c->key->v;
-    size_t base = offsetof(canon_args, strided);
-    LLVMValueRef extent = jit_shape(c, exact, v[1 + d],
-                                   base + offsetof(canon_strided_shape, shape) + 8 * d);
-    LLVMValueRef stride = jit_shape(c, exact, v[1 + ndim + d],
-                                   base + offsetof(canon_strided_shape, stride) + 8 * d);
-    jit_loop l;
-    LLVMValueRef idx = jit_loop_begin(c, &l, jit_i64(c, 0), extent, jit_i64(c, 1));
-    LLVMValueRef o = LLVMBuildAdd(b, off, LLVMBuildMul(b, idx, stride, ""), "");
-    if (d + 1 < ndim) {
-        if (lw_strided_dim(c, st, d + 1, ndim, o, flat, dst))
-            return -1;
-    } else {
-        jit_point pt = {.w = 1, .loaded = {jit_load(c, jit_elem(c, c->slot[0], o), 1, 4)}};
-        LLVMValueRef val = jit_lower_eval(c, &pt, st->root);
-        if (!val)
-            return -1;
-        LLVMValueRef f = jit_get(c, flat, c->ir.i64);
-        jit_store(c, val, jit_elem(c, dst, f), 4);
-        LLVMBuildStore(b, LLVMBuildAdd(b, f, jit_i64(c, 1), ""), flat);
-    }
-    jit_loop_end(c, &l);
-    return 0;
-}
-
-/* STRIDED stage s: dst[flat] = root(src[sum_d idx_d * stride_d]) in row-major order. */
-static int lw_strided(jit_lower_ctx *c, uint32_t s) {
+/* RANGE stage s: its sink over [0, n). */
+static int lw_range(jit_lower_ctx *c, uint32_t s) {
     const canon_stage *st = &c->p->stages[s];
-    uint32_t ndim = (uint32_t)c->key->v[0];
-    LLVMValueRef dst = lw_store_slot(c, st->store_slot);
-    if (!dst || c->p->n_slots < 1)
+    jit_sink k;
+    if (jit_sink_begin(c, st, &k, 0) || jit_sink_run(c, st, &k))
         return -1;
-    if (ndim == 0) {
-        jit_point pt = {.w = 1, .loaded = {jit_load(c, c->slot[0], 1, 4)}};
-        LLVMValueRef val = jit_lower_eval(c, &pt, st->root);
-        if (!val)
-            return -1;
-        jit_store(c, val, dst, 4);
-        return 0;
-    }
-    LLVMValueRef flat = jit_var(c, c->ir.i64, jit_i64(c, 0));
-    return lw_strided_dim(c, st, 0, ndim, jit_i64(c, 0), flat, dst);
+    c->acc[s] = jit_sink_end(c, &k);
+    return 0;
 }
 
 /* SCALAR stage s: the expression once, as the stage's scalar. */
@@ -535,8 +542,12 @@ static int lw_scalar(jit_lower_ctx *c, uint32_t s) {
 
 /* Entry block contents: slots, parameters and the RANGE length from args. */
 static void lw_prologue(jit_lower_ctx *c) {
-    for (uint32_t s = 0; s < c->p->n_slots && s < CANON_MAX_SLOTS; s++)
+    for (uint32_t s = 0; s < c->p->n_slots && s < CANON_MAX_SLOTS; s++) {
         c->slot[s] = jit_field(c, offsetof(canon_args, slot) + s * sizeof(float *), c->ir.ptr);
+        c->base[s] = c->slot[s];
+        c->step[s] = jit_i64(c, 1);
+        c->cls[s] = JIT_STRIDE_UNIT;
+    }
     for (uint32_t s = 0; s < c->p->n_params && s < CANON_MAX_PARAMS; s++)
         c->param[s] = jit_field(c, offsetof(canon_args, param) + s * sizeof(float), c->ir.f32);
     if (c->key->spec == JIT_SPEC_RANGE_EXACT || c->key->spec == JIT_SPEC_RANGE_ANY) {
@@ -552,6 +563,12 @@ static int lw_body(jit_lower_ctx *c) {
     if (p->n_stages > CANON_MAX_STAGES || p->n_slots > CANON_MAX_SLOTS ||
         p->n_params > CANON_MAX_PARAMS)
         return jit_lower_error(c, "a program beyond the layout limits", p->n_stages);
+    if (c->key->spec == JIT_SPEC_GRID) {
+        if (jit_lower_grid(c))
+            return -1;
+        LLVMBuildRetVoid(c->ir.b);
+        return 0;
+    }
     for (uint32_t s = 0; s < p->n_stages; s++) {
         int rc;
         switch (p->stages[s].domain) {
@@ -565,11 +582,6 @@ static int lw_body(jit_lower_ctx *c) {
             rc = c->key->spec == JIT_SPEC_CONTRACT_EXACT || c->key->spec == JIT_SPEC_CONTRACT_ANY
                      ? jit_lower_contract(c, s)
                      : jit_lower_error(c, "a CONTRACT stage in this program", s);
-            break;
-        case CANON_DOM_STRIDED:
-            rc = c->key->spec == JIT_SPEC_STRIDED_EXACT || c->key->spec == JIT_SPEC_STRIDED_ANY
-                     ? lw_strided(c, s)
-                     : jit_lower_error(c, "a STRIDED stage in this program", s);
             break;
         default:
             rc = jit_lower_error(c, "a stage domain", p->stages[s].domain);

@@ -231,8 +231,6 @@ static hg_status rt_contract(canon_op op, uint64_t executor, const uint64_t hand
         return rt_contract(CANON_OP_##name, executor, handle, roles, m, 1, n, 1, 0);       \
     }
 
-#define RT_SIG_INTERNAL(name)
-
 #define HG_OP(name, family, sig, n_in, n_par, reduce, min_n, body, final, math)             \
     RT_SIG_##sig(name)
 #include "../canon/ops.def"

@@ -202,8 +202,9 @@ static hg_status rt_stage_of(const cJSON *stage, int s, canon_program *p, const 
     const cJSON *store = cJSON_GetObjectItemCaseSensitive(stage, "store");
     uint32_t root, slot = CANON_NONE;
     int d = -1, r = red ? -1 : CANON_RED_NONE;
-    for (int i = 0; cJSON_IsString(dom) && canon_domain_name((canon_domain)i); i++)
-        if (strcmp(canon_domain_name((canon_domain)i), dom->valuestring) == 0)
+    for (int i = 0; cJSON_IsString(dom) && i <= CANON_DOM_LAST; i++)
+        if (canon_domain_name((canon_domain)i) &&
+            strcmp(canon_domain_name((canon_domain)i), dom->valuestring) == 0)
             d = i;
     for (int i = 0; cJSON_IsString(red) && canon_reduce_name((canon_reduce)i); i++)
         if (strcmp(canon_reduce_name((canon_reduce)i), red->valuestring) == 0)

@@ -2,17 +2,19 @@
  * runtime/interp.c — the block interpreter over canonical forms (see interp.h).
  *
  *   interp_run: per-thread scratch → check the whole program (canon_check plus the
- *   domains' slot rules; nothing is written when it is malformed) → each stage by domain:
- *     RANGE     plan: reachable nodes, uniform (scalar) values, one scratch row per varying
- *               node (rows recycled after their last reader); then per block of
- *               INTERP_BLOCK: one kernel call per varying node, then the sinks
- *     SCALAR    the plan's uniform value of the root
+ *   CONTRACT slot rules; nothing is written when it is malformed) → each stage by domain:
+ *     RANGE     one row of n contiguous elements (interp_row_stage)
+ *     GRID      row by row (an odometer over the outer dimensions), each stage of the row
+ *               in turn over its elements (interp_row_stage), a row's ACC its own
+ *     row stage plan: reachable nodes, uniform (scalar) values, one scratch row per
+ *               varying node (rows recycled after their last reader); then per block of
+ *               INTERP_BLOCK elements: each LOAD read in place (one contiguous run) or
+ *               gathered, one kernel call per varying node, then the sinks (the store in
+ *               place or scattered, the reduction)
+ *     SCALAR    the plan's uniform value of the root (per row in GRID programs)
  *     CONTRACT  MUL(LOAD 0, LOAD 1): C = 0, then C[i, j..] += A[i,p] * B[p, j..] over
  *               panels of rows; any other expression: per element of C, A's row and B's
- *               column gathered in blocks, the expression planned as for RANGE, summed
- *     STRIDED   a copy: odometer over the outer dimensions, the innermost one as a tight
- *               loop; any other expression: each innermost run gathered into a block and
- *               evaluated as for RANGE
+ *               column gathered in blocks, the expression planned as a row, summed
  *
  * Kernels run over a multiple of INTERP_VEC elements on restrict-qualified rows: that is
  * what gcc's vectorizer needs to vectorize them without an epilogue.  A partial last
@@ -243,31 +245,31 @@ static int interp_is_product(const canon_program *p, uint32_t i) {
 }
 
 /* Checks p against the interpreter's contract (see interp.h): canon_check, then the slot
- * rules of the CONTRACT and STRIDED domains.  0 or -1 (malformed). */
+ * rules of CONTRACT stages (loads of A and B only, C another slot) and the shape of a GRID
+ * program.  0 or -1 (malformed). */
 static int interp_check(const canon_program *p, const canon_args *args, interp_scratch *s) {
     if (canon_check(p, 0, s->exec, NULL, 0) != 0)
         return -1;
     for (uint32_t si = 0; si < p->n_stages; si++) {
         const canon_stage *st = &p->stages[si];
-        uint32_t max_load; /* the highest slot the stage may load */
-        if (st->domain == CANON_DOM_CONTRACT)
-            max_load = 1;
-        else if (st->domain == CANON_DOM_STRIDED)
-            max_load = 0;
-        else
+        if (st->domain == CANON_DOM_GRID &&
+            (!args->grid || args->grid->ndim < 1 || args->grid->ndim > CANON_MAX_DIMS ||
+             args->grid->outer > args->grid->ndim ||
+             (p->result_stage != CANON_NONE && !args->grid->result)))
+            return -1;
+        if (st->domain != CANON_DOM_CONTRACT)
             continue;
-        if (st->store_slot <= max_load ||
-            (st->domain == CANON_DOM_STRIDED && args->strided.ndim > CANON_MAX_DIMS))
+        if (st->store_slot <= 1)
             return -1;
         interp_mark(p, st->root, s);
         for (uint32_t i = 0; i <= st->root; i++)
-            if (s->nodes[i].used && p->nodes[i].kind == CANON_LOAD && p->nodes[i].arg > max_load)
+            if (s->nodes[i].used && p->nodes[i].kind == CANON_LOAD && p->nodes[i].arg > 1)
                 return -1;
     }
     return 0;
 }
 
-/* ---- planned evaluation (RANGE stages, and the general CONTRACT and STRIDED paths) ------ */
+/* ---- planned evaluation (rows of RANGE and GRID stages, the general CONTRACT path) ------- */
 
 /* 1 when operand k of nd is its first operand naming that node. */
 static int interp_first_use(const canon_node *nd, unsigned k) {
@@ -387,16 +389,86 @@ static const float *interp_block(const canon_program *p, uint32_t root, uint32_t
     return s->nodes[root].in;
 }
 
-/* Runs the RANGE stage `st` over [0, args->n): stores its root and/or reduces it;
- * *out_acc gets the reduced value (if any). */
-static void interp_range(const canon_program *p, const canon_stage *st,
-                         const canon_args *args, const float *acc, interp_scratch *s,
-                         float *out_acc) {
-    const uint64_t n = args->n;
-    const uint32_t root = st->root;
-    float *dst = st->store_slot != CANON_NONE ? args->slot[st->store_slot] : NULL;
-    if (p->nodes[root].kind == CANON_LOAD && dst && st->reduce == CANON_RED_NONE) {
-        const float *src = args->slot[p->nodes[root].arg]; /* a copy: memmove */
+/* One row of a stage: count elements over the element dimensions (row-major); slot k's
+ * elements start at base[k] and step by stride[k][stride_at + d] along dimension d, or
+ * (stride NULL: a RANGE row) are count contiguous floats. */
+typedef struct {
+    uint32_t nd;                                     /* element dimensions, 1.. */
+    uint64_t shape[CANON_MAX_DIMS];
+    const int64_t (*stride)[CANON_MAX_DIMS];         /* per slot, or NULL */
+    uint32_t stride_at;                              /* index of element dim 0 in stride[k] */
+    float *base[CANON_MAX_SLOTS];
+    uint64_t count;
+} interp_span;
+
+/* 1 when slot k's elements of row r are one contiguous run. */
+static int interp_contiguous(const interp_span *r, uint32_t k) {
+    return !r->stride || (r->nd == 1 && r->stride[k][r->stride_at] == 1);
+}
+
+/* The element offset of flat element e of row r in slot k. */
+static int64_t interp_offset(const interp_span *r, uint32_t k, uint64_t e) {
+    int64_t off = 0;
+    for (uint32_t d = r->nd; d-- > 0;) {
+        off += (int64_t)(e % r->shape[d]) * r->stride[k][r->stride_at + d];
+        e /= r->shape[d];
+    }
+    return off;
+}
+
+/* Copies len elements of slot k of row r, from flat element e0 on, into dst (to_row) or
+ * from src back into the slot (!to_row). */
+static void interp_walk(const interp_span *r, uint32_t k, uint64_t e0, size_t len, float *buf,
+                        int to_row) {
+    float *base = r->base[k];
+    if (r->nd == 1) {
+        const int64_t st = r->stride[k][r->stride_at];
+        float *at = base + (int64_t)e0 * st;
+        for (size_t i = 0; i < len; i++) {
+            if (to_row)
+                buf[i] = at[(int64_t)i * st];
+            else
+                at[(int64_t)i * st] = buf[i];
+        }
+        return;
+    }
+    uint64_t idx[CANON_MAX_DIMS];
+    uint64_t e = e0;
+    for (uint32_t d = r->nd; d-- > 0;) {
+        idx[d] = e % r->shape[d];
+        e /= r->shape[d];
+    }
+    int64_t off = interp_offset(r, k, e0);
+    const int64_t *st = &r->stride[k][r->stride_at];
+    for (size_t i = 0; i < len; i++) {
+        if (to_row)
+            buf[i] = base[off];
+        else
+            base[off] = buf[i];
+        for (uint32_t d = r->nd; d-- > 0;) { /* odometer */
+            off += st[d];
+            if (++idx[d] < r->shape[d])
+                break;
+            off -= st[d] * (int64_t)r->shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Runs stage `st` over row r: stores its root and/or reduces it; *out_acc gets the
+ * reduced value (if any).  Loads read in place when contiguous, else are gathered into
+ * their padding rows; a store writes in place (memmove: y may be the store's own slot) or
+ * is scattered. */
+static void interp_row_stage(const canon_program *p, const canon_stage *st, const interp_span *r,
+                             const canon_args *args, const float *acc, interp_scratch *s,
+                             float *out_acc) {
+    const uint64_t n = r->count;
+    const uint32_t root = st->root, out = st->store_slot;
+    float *dst = out != CANON_NONE ? r->base[out] : NULL;
+    const int dst_run = dst && interp_contiguous(r, out);
+    if (p->nodes[root].kind == CANON_LOAD && dst_run && st->reduce == CANON_RED_NONE &&
+        interp_contiguous(r, p->nodes[root].arg)) {
+        const float *src = r->base[p->nodes[root].arg]; /* a copy: memmove */
         if (dst != src && n > 0)
             memmove(dst, src, (size_t)n * sizeof *dst);
         return;
@@ -405,13 +477,28 @@ static void interp_range(const canon_program *p, const canon_stage *st,
     double sum = 0.0;
     float red = interp_identity(st->reduce);
     float *src[CANON_MAX_SLOTS];
+    int gathered[CANON_MAX_SLOTS];
+    for (uint32_t j = 0; j < p->n_slots; j++)
+        gathered[j] = !interp_contiguous(r, j);
     for (uint64_t off = 0; off < n; off += INTERP_BLOCK) {
         const size_t len = n - off < INTERP_BLOCK ? (size_t)(n - off) : INTERP_BLOCK;
-        for (uint32_t j = 0; j < p->n_slots; j++)
-            src[j] = args->slot[j] ? args->slot[j] + off : NULL;
+        for (uint32_t i = 0; i <= root; i++) { /* this block's loads, each slot once */
+            const canon_node *nd = &p->nodes[i];
+            if (!s->nodes[i].used || nd->kind != CANON_LOAD)
+                continue;
+            const uint32_t k = nd->arg;
+            if (gathered[k]) {
+                src[k] = interp_row(s, k);
+                interp_walk(r, k, off, len, src[k], 1);
+            } else {
+                src[k] = r->base[k] + off;
+            }
+        }
         const float *y = interp_block(p, root, n_exec, s, src, len);
-        if (dst)
-            memmove(dst + off, y, len * sizeof *dst); /* y may be dst's own slot (in place) */
+        if (dst_run)
+            memmove(dst + off, y, len * sizeof *dst);
+        else if (dst)
+            interp_walk(r, out, off, len, (float *)y, 0);
         if (st->reduce == CANON_RED_SUM)
             sum += interp_reduce_block(CANON_RED_SUM, y, len);
         else if (st->reduce != CANON_RED_NONE)
@@ -419,6 +506,56 @@ static void interp_range(const canon_program *p, const canon_stage *st,
     }
     red = st->reduce == CANON_RED_SUM ? (float)sum : red;
     *out_acc = red != red ? NAN : red; /* the default NaN, as in the JIT (canon_reduce) */
+}
+
+/* A GRID program (every stage GRID or SCALAR) row by row; the result stage's scalar of
+ * each row to grid->result. */
+static void interp_grid(const canon_program *p, const canon_args *args, interp_scratch *s) {
+    const canon_grid *g = args->grid;
+    interp_span r = {.nd = g->ndim - g->outer, .stride = g->stride, .stride_at = g->outer,
+                    .count = 1};
+    if (r.nd == 0) { /* every dimension indexes rows: rows of one element at base */
+        r.nd = 1;
+        r.shape[0] = 1;
+        r.stride = NULL;
+    }
+    for (uint32_t d = 0; d < g->ndim - g->outer; d++) {
+        r.shape[d] = g->shape[g->outer + d];
+        r.count *= r.shape[d];
+    }
+    uint64_t rows = 1, idx[CANON_MAX_DIMS] = {0};
+    for (uint32_t d = 0; d < g->outer; d++)
+        rows *= g->shape[d];
+    canon_args row_args = *args;
+    row_args.n = r.count;
+    for (uint64_t row = 0; row < rows; row++) {
+        int64_t res = 0;
+        for (uint32_t k = 0; k < p->n_slots; k++) {
+            int64_t off = 0;
+            for (uint32_t d = 0; d < g->outer; d++)
+                off += (int64_t)idx[d] * g->stride[k][d];
+            r.base[k] = args->slot[k] ? args->slot[k] + off : NULL;
+        }
+        for (uint32_t d = 0; d < g->outer; d++)
+            res += (int64_t)idx[d] * g->result_stride[d];
+        float acc[CANON_MAX_STAGES] = {0};
+        for (uint32_t si = 0; si < p->n_stages; si++) {
+            const canon_stage *st = &p->stages[si];
+            if (st->domain == CANON_DOM_SCALAR) {
+                interp_plan(p, st->root, &row_args, r.count, acc, s);
+                acc[si] = s->nodes[st->root].val;
+            } else if (r.count > 0 || st->reduce != CANON_RED_NONE) {
+                interp_row_stage(p, st, &r, &row_args, acc, s, &acc[si]);
+            }
+        }
+        if (p->result_stage != CANON_NONE)
+            g->result[res] = acc[p->result_stage];
+        for (uint32_t d = g->outer; d-- > 0;) { /* odometer over the rows */
+            if (++idx[d] < g->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
 }
 
 /* ---- CONTRACT stages --------------------------------------------------------------------- */
@@ -535,82 +672,6 @@ static void interp_contract(const canon_program *p, const canon_stage *st,
         }
 }
 
-/* ---- STRIDED stages ---------------------------------------------------------------------- */
-
-/* The shape of sh with size-1 dimensions dropped and adjacent dimensions that are one run
- * in memory merged, into shape/stride; returns the number of dimensions left, or -1 when
- * a dimension is 0 (nothing to do). */
-static int interp_merge_dims(const canon_strided_shape *sh, uint64_t *shape, int64_t *stride) {
-    int nd = 0;
-    for (unsigned d = 0; d < sh->ndim; d++) {
-        if (sh->shape[d] == 0)
-            return -1;
-        if (sh->shape[d] == 1)
-            continue;
-        if (nd > 0 && stride[nd - 1] == sh->stride[d] * (int64_t)sh->shape[d]) {
-            shape[nd - 1] *= sh->shape[d]; /* outer dim continues this one */
-            stride[nd - 1] = sh->stride[d];
-            continue;
-        }
-        shape[nd] = sh->shape[d];
-        stride[nd] = sh->stride[d];
-        nd++;
-    }
-    return nd;
-}
-
-/* STRIDED stage st: dst[flat] = root(src[sum_d idx_d * stride_d]) over the row-major shape
- * (ndim 0: one element).  A copy moves each innermost run directly; any other expression
- * gathers it into row 0 in blocks and evaluates it there.  dst must not overlap the
- * elements read from src. */
-static void interp_strided(const canon_program *p, const canon_stage *st,
-                           const canon_args *args, const float *acc, interp_scratch *s) {
-    uint64_t shape[CANON_MAX_DIMS] = {1};
-    int64_t stride[CANON_MAX_DIMS] = {0};
-    int nd = interp_merge_dims(&args->strided, shape, stride);
-    if (nd < 0)
-        return;
-    const int copy = p->nodes[st->root].kind == CANON_LOAD;
-    uint64_t count = 1;
-    for (int d = 0; d < nd; d++)
-        count *= shape[d];
-    const uint32_t n_exec = copy ? 0 : interp_plan(p, st->root, args, count, acc, s);
-    nd = nd ? nd : 1; /* ndim 0 or all ones: one run of one element */
-    const float *src = args->slot[0];
-    float *dst = args->slot[st->store_slot];
-    float *gathered[1] = {interp_row(s, 0)};
-    const uint64_t inner = shape[nd - 1];
-    const int64_t is = stride[nd - 1];
-    uint64_t idx[CANON_MAX_DIMS] = {0};
-    int64_t off = 0;
-    for (;;) {
-        const float *run = src + off;
-        if (copy && is == 1)
-            memcpy(dst, run, (size_t)inner * sizeof *dst);
-        else if (copy)
-            interp_gather(dst, run, is, (size_t)inner);
-        else
-            for (uint64_t j0 = 0; j0 < inner; j0 += INTERP_BLOCK) {
-                const size_t len = inner - j0 < INTERP_BLOCK ? (size_t)(inner - j0) : INTERP_BLOCK;
-                interp_gather(gathered[0], run + (int64_t)j0 * is, is, len);
-                memcpy(dst + j0, interp_block(p, st->root, n_exec, s, gathered, len),
-                       len * sizeof *dst);
-            }
-        dst += inner;
-        int d = nd - 1;
-        for (;;) { /* odometer over the outer dimensions */
-            if (d == 0)
-                return;
-            d--;
-            off += stride[d];
-            if (++idx[d] < shape[d])
-                break;
-            off -= stride[d] * (int64_t)shape[d];
-            idx[d] = 0;
-        }
-    }
-}
-
 /* ---- entry ------------------------------------------------------------------------------ */
 
 hg_status interp_run(const canon_program *p, const canon_args *args, float *result) {
@@ -621,22 +682,27 @@ hg_status interp_run(const canon_program *p, const canon_args *args, float *resu
         return HG_ERR_NO_MEMORY;
     if (interp_check(p, args, s) != 0)
         return HG_ERR_INTERNAL;
+    for (uint32_t si = 0; si < p->n_stages; si++)
+        if (p->stages[si].domain == CANON_DOM_GRID) {
+            interp_grid(p, args, s);
+            return HG_OK;
+        }
+    interp_span range = {.nd = 1, .shape = {args->n}, .count = args->n};
+    for (uint32_t k = 0; k < p->n_slots; k++)
+        range.base[k] = args->slot[k];
     float acc[CANON_MAX_STAGES] = {0};
     for (uint32_t si = 0; si < p->n_stages; si++) {
         const canon_stage *st = &p->stages[si];
         switch (st->domain) {
         case CANON_DOM_RANGE:
-            interp_range(p, st, args, acc, s, &acc[si]);
+            interp_row_stage(p, st, &range, args, acc, s, &acc[si]);
             break;
         case CANON_DOM_SCALAR:
             interp_plan(p, st->root, args, args->n, acc, s);
             acc[si] = s->nodes[st->root].val;
             break;
-        case CANON_DOM_CONTRACT:
+        default: /* CANON_DOM_CONTRACT; canon_check admits nothing else */
             interp_contract(p, st, args, acc, s);
-            break;
-        default: /* CANON_DOM_STRIDED; canon_check admits nothing else */
-            interp_strided(p, st, args, acc, s);
             break;
         }
     }

@@ -20,9 +20,9 @@
  * Preconditions (checked by the runtime, not here): slots hold enough elements for the
  * stage domains; RANGE slots are either the same array (in place) or disjoint, except
  * that a pure copy stage (root LOAD, store, no reduce) may overlap like memmove; the
- * output of a CONTRACT or STRIDED stage overlaps none of its inputs.  The program itself
- * is checked (kinds, operand order, slots, parameters, ACC references, the CONTRACT and
- * STRIDED shapes, ndim <= CANON_MAX_DIMS) before anything is written.
+ * output of a CONTRACT stage overlaps none of its inputs; a GRID store is as canon_grid
+ * says.  The program itself is checked (canon_check, the CONTRACT slots, a GRID program's
+ * canon_grid) before anything is written.
  * Returns HG_OK, or HG_ERR_NO_MEMORY (scratch could not be had; nothing written) or
  * HG_ERR_INTERNAL (a malformed program; nothing written). */
 hg_status interp_run(const canon_program *p, const canon_args *args, float *result);

@@ -121,6 +121,28 @@ void rt_expr_release(rt_expr *x);
  * counted.  HOLOGRAM_DUMP=canon prints each op's form, before and after rewriting, once. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result);
+/* An N-d strided operand: the element at index 0 and, per dimension, extent and stride
+ * (in elements, >= 0; 0 broadcasts). */
+typedef struct {
+    float *data;
+    uint32_t ndim;
+    uint64_t shape[CANON_MAX_DIMS];
+    int64_t stride[CANON_MAX_DIMS];
+} rt_view;
+
+/* Runs GRID program p (canon_grid_twin of a RANGE form: slots 0..n_in-1 its inputs, slot
+ * n_in its output when it stores) on views (runtime/grid.c): the inputs broadcast with a
+ * storing program's output by NumPy's rules to the index space S; `axes` (a bit per
+ * dimension of S) are a row's elements, the other dimensions index the rows (a map: no
+ * axes).  `out` is the stored array (shape S) or, for a program with a result, the array
+ * of per-row results (S without the axes, or with extent 1 on them: keepdims).  Checks
+ * counts, shapes, that out names distinct elements and does not partly overlap an input
+ * (in place is allowed for a stored output), then runs rt_exec.  `what` names the call
+ * in messages.  Errors: SHAPE, INVALID_ARGUMENT, and rt_exec's. */
+hg_status rt_grid_exec(const canon_program *p, const rt_view *in, uint32_t n_in,
+                       const float *params, uint32_t n_params, uint32_t axes,
+                       const rt_view *out, int bclass, const char *what);
+
 /* Runs op `op` with slots bound to buffers already validated by the caller. */
 hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result);
 /* HOLOGRAM_DUMP=canon: prints an expression's form before and after rewriting (stderr). */

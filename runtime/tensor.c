@@ -4,7 +4,7 @@
  *   hg_tensor_* ─→ rt_enter (exclusive to create or free, shared to read)
  *               ─→ rt_get_tensor / rt_get_buffer (/ executor ownership check)
  *               ─→ views: new shape/strides/offset over the same buffer (buffer->views++)
- *                  copies: rt_buffer_create + rt_run_op(tensor_contiguous | gemm_f32)
+ *                  copies: rt_buffer_create + rt_grid_exec(buffer_copy) | rt_run_op(gemm_f32)
  *               ─→ rt_leave
  *
  * Invariants of every live tensor: ndim <= HG_MAX_DIMS, numel <= UINT32_MAX, offset <=
@@ -364,8 +364,18 @@ hg_status hg_tensor_select(uint64_t tensor, uint64_t dim, uint64_t index, uint64
 }
 
 /* ---- copies ---------------------------------------------------------------------------- */
+/* The view of tensor t's elements. */
+static rt_view tensor_view(const rt_tensor *t) {
+    rt_view v = {.data = t->buf->data + t->offset, .ndim = t->ndim};
+    for (uint32_t d = 0; d < t->ndim; d++) {
+        v.shape[d] = t->shape[d];
+        v.stride[d] = (int64_t)t->stride[d];
+    }
+    return v;
+}
+
 /* A new linear buffer of t's executor holding t's elements in row-major order, copied by
- * the strided canonical form (exclusive lock held). */
+ * buffer_copy's GRID form (exclusive lock held). */
 static hg_status tensor_copy(const rt_tensor *t, rt_buffer **out) {
     uint64_t numel = tensor_numel(t);
     rt_buffer *nb;
@@ -373,18 +383,15 @@ static hg_status tensor_copy(const rt_tensor *t, rt_buffer **out) {
     if (st != HG_OK)
         return st;
     if (numel > 0) {
-        canon_args args;
-        memset(&args, 0, sizeof args);
-        args.slot[0] = t->buf->data + t->offset;
-        args.slot[1] = nb->data;
-        args.n = numel;
-        args.strided.ndim = t->ndim;
+        rt_view src = tensor_view(t), dst = {.data = nb->data, .ndim = t->ndim};
+        uint64_t stride[HG_MAX_DIMS];
+        tensor_row_major(t->shape, t->ndim, stride);
         for (uint32_t d = 0; d < t->ndim; d++) {
-            args.strided.shape[d] = t->shape[d];
-            args.strided.stride[d] = (int64_t)t->stride[d];
+            dst.shape[d] = t->shape[d];
+            dst.stride[d] = (int64_t)stride[d];
         }
-        float unused;
-        st = rt_run_op(CANON_OP_tensor_contiguous, &args, -1, &unused);
+        st = rt_grid_exec(canon_grid_form(CANON_OP_buffer_copy), &src, 1, NULL, 0, 0, &dst, -1,
+                          "tensor_contiguous");
         if (st != HG_OK) {
             rt_buffer_release(nb);
             return st;

@@ -321,11 +321,20 @@ static void test_family_shapes(void **state) {
     assert_int_equal(f->stages[0].reduce, CANON_RED_SUM);
     assert_int_equal(root_node(f, 0)->kind, CANON_MUL);
 
-    f = canon_form(CANON_OP_tensor_contiguous);
+    /* the GRID twin of a copy: the same stage and root, over a grid */
+    f = canon_grid_form(CANON_OP_buffer_copy);
+    assert_non_null(f);
     assert_int_equal(f->n_slots, 2);
-    assert_int_equal(f->stages[0].domain, CANON_DOM_STRIDED);
+    assert_int_equal(f->stages[0].domain, CANON_DOM_GRID);
     assert_int_equal(f->stages[0].store_slot, 1);
     assert_int_equal(root_node(f, 0)->kind, CANON_LOAD);
+    assert_false(canon_same_form(f, canon_form(CANON_OP_buffer_copy)));
+    assert_null(canon_grid_form(CANON_OP_gemm_f32));
+    /* a softmax twin keeps its three stages and SCALAR-free layout */
+    f = canon_grid_form(CANON_OP_softmax_f32);
+    assert_non_null(f);
+    for (uint32_t s = 0; s < f->n_stages; s++)
+        assert_int_equal(f->stages[s].domain, CANON_DOM_GRID);
 
     f = canon_form(CANON_OP_buffer_fill);
     assert_int_equal(f->n_slots, 1);

@@ -255,7 +255,10 @@ static void test_errors_name_the_column(void **state) {
     parse_fails("sum(a) + 1", NULL, 0, "sum() must enclose the whole expression", 8);
     parse_fails("a + sum(b)", NULL, 0, "reduction sum() is inside an expression", 5);
     parse_fails("2 * mean(b)", NULL, 0, "reduction mean()", 5);
-    parse_fails("sum(a, 0)", NULL, 0, "one argument", 6);
+    parse_fails("sum(a, 0)", NULL, 0, "only axis=<integer>", 8);
+    parse_fails("sum(a, axis=b)", NULL, 0, "axis", 13);
+    parse_fails("a + sum(b, axis=1)", NULL, 0, "reduction sum() is inside an expression", 5);
+    parse_fails("a * (b, axis=1)", NULL, 0, "", 0);
     parse_fails("sum + 1", NULL, 0, "'sum' is a reduction", 1);
     parse_fails("a + max", NULL, 0, "'max' is a reduction", 5);
     parse_fails("(a + b", NULL, 0, "expected ')' to close the '(' at column 1", 7);

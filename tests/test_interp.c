@@ -20,6 +20,7 @@
 
 #include "canon/canon.h"
 #include "runtime/interp.h"
+#include "grid_cases.h"
 
 /* ---- tolerances --------------------------------------------------------------------------- */
 #define TOL_ULP ((double)FLT_EPSILON) /* 2^-23: one ulp at 1.0 */
@@ -502,70 +503,82 @@ static void test_matvec(void **state) {
         }
 }
 
-/* ---- strided copies ------------------------------------------------------------------------ */
-/* dst[flat] of the reference: a recursive walk of the row-major index space. */
-static void ref_strided(const canon_strided_shape *sh, unsigned d, const float *src,
-                        float **dst) {
-    if (d == sh->ndim) {
-        *(*dst)++ = *src;
-        return;
-    }
-    for (uint64_t i = 0; i < sh->shape[d]; i++)
-        ref_strided(sh, d + 1, src + (int64_t)i * sh->stride[d], dst);
-}
-
-/* Every STRIDED op on views of ndim 0..4: contiguous, transposed, stepped, zero and
- * negative strides, a zero dimension, and a large transpose. */
-static void test_strided(void **state) {
+/* ---- GRID programs ---------------------------------------------------------------------- */
+/* Every op with a GRID twin (the maps, reductions, losses, softmax) over grid_cases in
+ * every operand layout, against the op's RANGE form run on each row gathered into
+ * contiguous arrays (verified above against the float64 references): stores and results
+ * bit-identical, nothing written beyond the output. */
+static void test_grid(void **state) {
     (void)state;
-    static const struct {
-        uint32_t ndim;
-        uint64_t shape[4];
-        int64_t stride[4];
-        int64_t offset;
-    } cases[] = {
-        {0, {0}, {0}, 5},
-        {1, {7}, {1}, 0},
-        {1, {7}, {3}, 2},
-        {1, {7}, {0}, 4},
-        {1, {7}, {-1}, 6},
-        {2, {5, 7}, {7, 1}, 0},
-        {2, {5, 7}, {1, 5}, 0},           /* transpose */
-        {2, {5, 7}, {14, 2}, 1},          /* stepped */
-        {2, {5, 7}, {0, 1}, 0},           /* broadcast rows */
-        {2, {5, 7}, {1, 0}, 0},           /* broadcast columns */
-        {3, {4, 3, 5}, {5, 20, 1}, 0},    /* permuted (1, 0, 2) */
-        {3, {2, 3, 4}, {12, 4, 1}, 0},    /* contiguous: merges into one run */
-        {3, {3, 0, 2}, {2, 1, 1}, 0},     /* zero dimension: nothing */
-        {4, {2, 3, 4, 5}, {0, 40, 1, 8}, 3},
-        {4, {2, 1, 3, 2}, {-6, 99, 2, -1}, 20},
-        {2, {1000, 1000}, {1, 1000}, 0},  /* large transpose */
-    };
-    rng_state = 7;
-    fill_random(buf_in0, N_MAX, -10, 10, 0);
+    enum { ROW_MAX = 8192 };
+    float *rows = malloc((CANON_MAX_INPUTS + 1) * ROW_MAX * sizeof(float));
+    float *res = malloc((ROW_MAX + GUARD) * sizeof(float));
+    assert_non_null(rows);
+    assert_non_null(res);
+    rng_state = 11;
+    fill_random(buf_in0, 20000, -4, 4, 1);
+    fill_random(buf_in1, 20000, 0.05, 0.95, 0);
+    const float par[CANON_MAX_PARAMS] = {-0.5f, 0.75f};
     for (int o = 0; o < CANON_OP_COUNT; o++) {
         const canon_op_info *info = canon_op_get((canon_op)o);
-        if (info->family != CANON_FAM_STRIDED)
+        const canon_program *twin = canon_grid_form(info->op), *range = form(info->op);
+        if (!twin)
             continue;
-        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-            canon_strided_shape sh = {.ndim = cases[ci].ndim};
-            uint64_t count = 1;
-            for (unsigned d = 0; d < sh.ndim; d++) {
-                sh.shape[d] = cases[ci].shape[d];
-                sh.stride[d] = cases[ci].stride[d];
-                count *= sh.shape[d];
+        const uint32_t n_in = info->n_in, stores = twin->n_slots > n_in;
+        const int has_result = twin->result_stage != CANON_NONE;
+        for (size_t ci = 0; ci < N_GRID_CASES; ci++)
+            for (int li = 0; li < GRID_LAYOUTS; li++) {
+                const grid_case *gc = &grid_cases[ci];
+                int64_t st[CANON_MAX_SLOTS][CANON_MAX_DIMS] = {{0}};
+                canon_args a = {.n = grid_count(gc, gc->outer, gc->ndim)};
+                memcpy(a.param, par, sizeof par);
+                for (uint32_t k = 0; k < n_in; k++) {
+                    grid_layout(gc, (li + (int)k) % GRID_LAYOUTS, (uint32_t)(ci + k), st[k]);
+                    a.slot[k] = (k % 2 ? buf_in1 : buf_in0) + 3 * k;
+                }
+                const uint64_t total = grid_count(gc, 0, gc->ndim);
+                const uint64_t n_rows = grid_count(gc, 0, gc->outer);
+                if (stores) {
+                    grid_layout(gc, GRID_ROW_MAJOR, 0, st[n_in]);
+                    a.slot[n_in] = buf_out;
+                    fill_sentinel(buf_out, total + GUARD);
+                }
+                canon_grid g;
+                grid_fill(&g, gc, twin->n_slots, st, has_result ? res : NULL);
+                fill_sentinel(res, n_rows + GUARD);
+                a.grid = &g;
+                assert_int_equal(interp_run(twin, &a, NULL), HG_OK);
+                for (uint64_t r = 0; r < n_rows; r++) {
+                    canon_args ra = {.n = a.n};
+                    memcpy(ra.param, par, sizeof par);
+                    for (uint32_t k = 0; k < twin->n_slots; k++) {
+                        ra.slot[k] = rows + (size_t)k * ROW_MAX;
+                        if (k == n_in)
+                            continue;
+                        const float *row = a.slot[k] + grid_offset(gc, st[k], 0, gc->outer, r);
+                        for (uint64_t e = 0; e < a.n; e++)
+                            ra.slot[k][e] = row[grid_offset(gc, st[k], gc->outer, gc->ndim, e)];
+                    }
+                    float want = SENTINEL;
+                    assert_int_equal(interp_run(range, &ra, &want), HG_OK);
+                    if (has_result && memcmp(&res[r], &want, sizeof want) != 0)
+                        fail_msg("%s case %zu layout %d row %llu: result %.9g, want %.9g",
+                                 info->name, ci, li, (unsigned long long)r, res[r], want);
+                    for (uint64_t e = 0; stores && e < a.n; e++) {
+                        const float *got = buf_out + r * a.n + e;
+                        if (memcmp(got, &ra.slot[n_in][e], sizeof *got) != 0)
+                            fail_msg("%s case %zu layout %d row %llu element %llu: %.9g, want "
+                                     "%.9g", info->name, ci, li, (unsigned long long)r,
+                                     (unsigned long long)e, *got, ra.slot[n_in][e]);
+                    }
+                }
+                if (stores)
+                    check_sentinel(buf_out + total, GUARD, info->name);
+                check_sentinel(res + (has_result ? n_rows : 0), GUARD, info->name);
             }
-            const float *src = buf_in0 + cases[ci].offset;
-            fill_sentinel(buf_out, count + GUARD);
-            canon_args a = {.slot = {(float *)src, buf_out}, .strided = sh};
-            assert_int_equal(interp_run(form(info->op), &a, NULL), HG_OK);
-            float *w = buf_save;
-            ref_strided(&sh, 0, src, &w);
-            assert_int_equal(w - buf_save, count);
-            assert_memory_equal(buf_out, buf_save, count * sizeof(float));
-            check_sentinel(buf_out + count, GUARD, info->name);
-        }
     }
+    free(rows);
+    free(res);
 }
 
 /* ---- hand-built programs -------------------------------------------------------------------- */
@@ -632,11 +645,17 @@ static void test_malformed(void **state) {
     canon_stage_add(p, CANON_DOM_CONTRACT, canon_node_add(p, CANON_MUL, x, y, CANON_NONE), 2,
                     CANON_RED_MAX);
     expect_internal(p, 3);
-    /* a STRIDED stage that loads slot 1 */
+    /* a GRID program run without a grid */
     p = canon_program_new(2, 0);
-    x = canon_leaf(p, CANON_LOAD, 1);
-    canon_stage_add(p, CANON_DOM_STRIDED, canon_node_add(p, CANON_NEG, x, CANON_NONE, CANON_NONE),
+    x = canon_leaf(p, CANON_LOAD, 0);
+    canon_stage_add(p, CANON_DOM_GRID, canon_node_add(p, CANON_NEG, x, CANON_NONE, CANON_NONE),
                     1, CANON_RED_NONE);
+    expect_internal(p, 2);
+    /* a GRID stage next to a RANGE stage */
+    p = canon_program_new(2, 0);
+    x = canon_leaf(p, CANON_LOAD, 0);
+    canon_stage_add(p, CANON_DOM_GRID, x, 1, CANON_RED_NONE);
+    canon_stage_add(p, CANON_DOM_RANGE, x, 1, CANON_RED_NONE);
     expect_internal(p, 2);
     /* a LOAD of a slot the program does not have */
     p = canon_program_new(2, 0);
@@ -751,7 +770,7 @@ int main(void) {
         cmocka_unit_test(test_copy_overlap),
         cmocka_unit_test(test_reductions),    cmocka_unit_test(test_losses),
         cmocka_unit_test(test_softmax),       cmocka_unit_test(test_gemm),
-        cmocka_unit_test(test_matvec),        cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_matvec),        cmocka_unit_test(test_grid),
         cmocka_unit_test(test_uniform_paths), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_threads),       cmocka_unit_test(test_timing),
     };

@@ -1,7 +1,8 @@
 /*
  * tests/test_jit.c — the JIT layer: every op of ops.def through jit_run against the
  * interpreter (bit-exact for maps, within the sum bound for reductions and losses) and
- * against plain double loops; contractions and strided copies over edge shapes; the
+ * against plain double loops; contractions over edge shapes; GRID programs (every op twin, any
+ * expression) over grid_cases; the
  * kernel cache (hits, shared forms, eviction, concurrent misses, forced failure) and the
  * on-disk object cache (reuse by a second process, corrupted files).  Ragged contraction
  * shapes in all four transpose combinations with guard regions around C, and a packed
@@ -36,6 +37,7 @@
 #include "jit/jit.h"
 #include <hologram/hologram.h>
 #include "runtime/interp.h"
+#include "grid_cases.h"
 #include "ref.h"
 
 #define BIG (1u << 20) /* elements of each scratch array (>= 1,000,000) */
@@ -167,6 +169,74 @@ static void fill_inputs(canon_op op, uint64_t n) {
     }
 }
 
+/* Checks what op computed on n elements of inputs x, y (contiguous): the JIT's array oj
+ * and scalar rj, the interpreter's oi and ri, against each other (maps: bit-equal) and
+ * the double reference. */
+static void check_results(canon_op op, uint64_t n, const float *x, const float *y,
+                          const float *oj, const float *oi, float rj, float ri) {
+    const canon_op_info *info = canon_op_get(op);
+    float par[2];
+    op_params(op, par);
+    const char *name = info->name;
+    switch (info->family) {
+    case CANON_FAM_MAP:
+        for (uint64_t i = 0; i < n; i++) {
+            int approx;
+            if (!same(oj[i], oi[i]))
+                fail_msg("%s n=%llu [%llu]: jit %.9g != interp %.9g", name, (unsigned long long)n,
+                         (unsigned long long)i, oj[i], oi[i]);
+            double ref = ref_map(op, x[i], y[i], par, &approx);
+            double tol = approx ? 2.0 * FLT_EPSILON * fabs(ref) + 1e-7 : 0.0;
+            if (!(fabs(oj[i] - (approx ? ref : (double)(float)ref)) <= tol))
+                fail_msg("%s n=%llu [%llu] x=%.9g: %.9g vs reference %.9g", name,
+                         (unsigned long long)n, (unsigned long long)i, x[i], oj[i],
+                         ref);
+        }
+        break;
+    case CANON_FAM_REDUCE: {
+        double s = 0, sa = 0, mn = INFINITY, mx = -INFINITY;
+        for (uint64_t i = 0; i < n; i++) {
+            s += x[i];
+            sa += fabs(x[i]);
+            mn = x[i] < mn ? x[i] : mn;
+            mx = x[i] > mx ? x[i] : mx;
+        }
+        double ref = info->reduce == CANON_RED_SUM ? s : info->reduce == CANON_RED_MIN ? mn : mx;
+        double tol = info->reduce == CANON_RED_SUM ? sum_bound(n, sa) : 0.0;
+        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
+            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
+                     (unsigned long long)n, rj, ri, ref, tol);
+        break;
+    }
+    case CANON_FAM_LOSS: {
+        double scale, ref = ref_loss(op, x, y, n, &scale);
+        double tol = sum_bound(n, scale) + 4.0 * FLT_EPSILON * scale;
+        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
+            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
+                     (unsigned long long)n, rj, ri, ref, tol);
+        break;
+    }
+    case CANON_FAM_SOFTMAX: {
+        double mx = -INFINITY, s = 0;
+        for (uint64_t i = 0; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        for (uint64_t i = 0; i < n; i++)
+            s += exp(x[i] - mx);
+        for (uint64_t i = 0; i < n; i++) {
+            double ref = exp(x[i] - mx) / s;
+            double tol = (sum_bound(n, 1.0) + 4.0 * FLT_EPSILON) * ref + 1e-30;
+            if (!(fabs(oj[i] - ref) <= tol) || !(fabs(oi[i] - ref) <= tol))
+                fail_msg("softmax n=%llu [%llu]: jit %.9g interp %.9g reference %.9g",
+                         (unsigned long long)n, (unsigned long long)i, oj[i],
+                         oi[i], ref);
+        }
+        break;
+    }
+    default:
+        fail_msg("%s is not a RANGE op", name);
+    }
+}
+
 /* Runs op at length n through both engines and checks them against each other and the
  * double reference. */
 static void check_range_op(canon_op op, uint64_t n) {
@@ -186,72 +256,16 @@ static void check_range_op(canon_op op, uint64_t n) {
     run_jit(p, &a, &rj);
     a.slot[info->n_in] = g_out_int;
     run_interp(p, &a, &ri);
-    const char *name = info->name;
-    switch (info->family) {
-    case CANON_FAM_MAP:
-        for (uint64_t i = 0; i < n; i++) {
-            int approx;
-            if (!same(g_out_jit[i], g_out_int[i]))
-                fail_msg("%s n=%llu [%llu]: jit %.9g != interp %.9g", name, (unsigned long long)n,
-                         (unsigned long long)i, g_out_jit[i], g_out_int[i]);
-            double ref = ref_map(op, g_in[0][i], g_in[1][i], par, &approx);
-            double tol = approx ? 2.0 * FLT_EPSILON * fabs(ref) + 1e-7 : 0.0;
-            if (!(fabs(g_out_jit[i] - (approx ? ref : (double)(float)ref)) <= tol))
-                fail_msg("%s n=%llu [%llu] x=%.9g: %.9g vs reference %.9g", name,
-                         (unsigned long long)n, (unsigned long long)i, g_in[0][i], g_out_jit[i],
-                         ref);
-        }
-        break;
-    case CANON_FAM_REDUCE: {
-        double s = 0, sa = 0, mn = INFINITY, mx = -INFINITY;
-        for (uint64_t i = 0; i < n; i++) {
-            s += g_in[0][i];
-            sa += fabs(g_in[0][i]);
-            mn = g_in[0][i] < mn ? g_in[0][i] : mn;
-            mx = g_in[0][i] > mx ? g_in[0][i] : mx;
-        }
-        double ref = info->reduce == CANON_RED_SUM ? s : info->reduce == CANON_RED_MIN ? mn : mx;
-        double tol = info->reduce == CANON_RED_SUM ? sum_bound(n, sa) : 0.0;
-        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
-            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
-                     (unsigned long long)n, rj, ri, ref, tol);
-        break;
-    }
-    case CANON_FAM_LOSS: {
-        double scale, ref = ref_loss(op, g_in[0], g_in[1], n, &scale);
-        double tol = sum_bound(n, scale) + 4.0 * FLT_EPSILON * scale;
-        if (!(fabs(rj - ref) <= tol) || !(fabs(ri - ref) <= tol))
-            fail_msg("%s n=%llu: jit %.9g interp %.9g reference %.9g (tol %.3g)", name,
-                     (unsigned long long)n, rj, ri, ref, tol);
-        break;
-    }
-    case CANON_FAM_SOFTMAX: {
-        double mx = -INFINITY, s = 0;
-        for (uint64_t i = 0; i < n; i++)
-            mx = g_in[0][i] > mx ? g_in[0][i] : mx;
-        for (uint64_t i = 0; i < n; i++)
-            s += exp(g_in[0][i] - mx);
-        for (uint64_t i = 0; i < n; i++) {
-            double ref = exp(g_in[0][i] - mx) / s;
-            double tol = (sum_bound(n, 1.0) + 4.0 * FLT_EPSILON) * ref + 1e-30;
-            if (!(fabs(g_out_jit[i] - ref) <= tol) || !(fabs(g_out_int[i] - ref) <= tol))
-                fail_msg("softmax n=%llu [%llu]: jit %.9g interp %.9g reference %.9g",
-                         (unsigned long long)n, (unsigned long long)i, g_out_jit[i],
-                         g_out_int[i], ref);
-        }
-        break;
-    }
-    default:
-        fail_msg("%s is not a RANGE op", name);
-    }
+    check_results(op, n, g_in[0], g_in[1], g_out_jit, g_out_int, rj, ri);
 }
+
 
 static void test_range_ops(void **state) {
     (void)state;
     static const uint64_t lengths[] = {0, 1, 15, 16, 17, 255, 256, 257, 1000, 1000000};
     for (int op = 0; op < CANON_OP_COUNT; op++) {
         const canon_op_info *info = canon_op_get((canon_op)op);
-        if (info->family == CANON_FAM_CONTRACT || info->family == CANON_FAM_STRIDED)
+        if (info->family == CANON_FAM_CONTRACT)
             continue;
         for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
             if (lengths[l] >= info->min_n)
@@ -598,52 +612,85 @@ static void test_small_stack_gemm(void **state) {
     free(ref);
 }
 
-/* ---- strided copies ------------------------------------------------------------------ */
+/* ---- GRID programs ------------------------------------------------------------------- */
 
-static void check_strided(uint32_t ndim, const uint64_t *shape, const int64_t *stride,
-                          int64_t offset) {
+/* Runs GRID program p on case gc (operand k's strides st[k], the output row-major) on
+ * both engines: arrays into oj / oi, per-row results into rj / ri. */
+static void run_grid(const canon_program *p, const grid_case *gc, int64_t (*st)[CANON_MAX_DIMS],
+                     const float *par, float *oj, float *oi, float *rj, float *ri) {
     canon_args a;
     memset(&a, 0, sizeof a);
-    a.strided.ndim = ndim;
-    uint64_t count = 1;
-    for (uint32_t d = 0; d < ndim; d++) {
-        a.strided.shape[d] = shape[d];
-        a.strided.stride[d] = stride[d];
-        count *= shape[d];
-    }
-    for (uint64_t i = 0; i < 200000; i++)
-        g_in[0][i] = (float)i;
-    a.slot[0] = g_in[0] + offset;
-    a.slot[1] = g_out_jit;
-    run_jit(form(CANON_OP_tensor_contiguous), &a, NULL);
-    uint64_t idx[CANON_MAX_DIMS] = {0};
-    for (uint64_t f = 0; f < count; f++) {
-        int64_t off = offset;
-        for (uint32_t d = 0; d < ndim; d++)
-            off += (int64_t)idx[d] * stride[d];
-        if (!same(g_out_jit[f], g_in[0][off]))
-            fail_msg("strided ndim=%u flat %llu: %.9g, expected %.9g", ndim,
-                     (unsigned long long)f, g_out_jit[f], g_in[0][off]);
-        for (int d = (int)ndim - 1; d >= 0; d--) {
-            if (++idx[d] < shape[d])
-                break;
-            idx[d] = 0;
-        }
-    }
+    memcpy(a.param, par, 2 * sizeof *par);
+    a.n = grid_count(gc, gc->outer, gc->ndim);
+    const int has_result = p->result_stage != CANON_NONE;
+    const uint32_t n_in = p->n_slots - (has_result ? 0 : 1);
+    for (uint32_t k = 0; k < n_in; k++)
+        a.slot[k] = g_in[k % 2] + 3 * k;
+    if (n_in < p->n_slots)
+        grid_layout(gc, GRID_ROW_MAJOR, 0, st[n_in]);
+    canon_grid g;
+    grid_fill(&g, gc, p->n_slots, st, rj);
+    a.grid = &g;
+    a.slot[n_in] = oj;
+    run_jit(p, &a, NULL);
+    g.result = ri;
+    a.slot[n_in] = oi;
+    run_interp(p, &a, NULL);
 }
 
-static void test_strided(void **state) {
+/* Every op with a GRID twin over grid_cases in every operand layout (so every lane choice
+ * of lower_grid.c: along the elements, across rows, gathers, broadcasts, exact short rows):
+ * per row, the JIT and the interpreter against each other and against the double
+ * reference of the row's gathered elements (check_results). */
+static void test_grid(void **state) {
     (void)state;
-    check_strided(0, NULL, NULL, 7);
-    check_strided(2, (uint64_t[]){3, 4}, (int64_t[]){1, 3}, 0);                /* transpose */
-    check_strided(3, (uint64_t[]){6, 4, 5}, (int64_t[]){1, 30, 6}, 0);         /* permuted */
-    check_strided(1, (uint64_t[]){10}, (int64_t[]){-2}, 50);                   /* reversed */
-    check_strided(2, (uint64_t[]){0, 9}, (int64_t[]){9, 1}, 0);                /* empty */
-    check_strided(2, (uint64_t[]){100, 200}, (int64_t[]){1, 100}, 0);          /* generic */
-    check_strided(4, (uint64_t[]){3, 5, 7, 11}, (int64_t[]){385, 1, 5, 35}, 0);/* generic */
+    enum { ROW_MAX = 8192, IN_MAX = 20000 };
+    float *rows = malloc(4 * ROW_MAX * sizeof(float)), *rj = malloc(ROW_MAX * sizeof(float));
+    float *ri = malloc(ROW_MAX * sizeof(float));
+    assert_non_null(rows);
+    assert_non_null(rj);
+    assert_non_null(ri);
+    for (int op = 0; op < CANON_OP_COUNT; op++) {
+        const canon_op_info *info = canon_op_get((canon_op)op);
+        const canon_program *p = canon_grid_form((canon_op)op);
+        if (!p)
+            continue;
+        float par[2];
+        op_params((canon_op)op, par);
+        fill_inputs((canon_op)op, IN_MAX);
+        const uint32_t n_in = info->n_in;
+        for (size_t ci = 0; ci < N_GRID_CASES; ci++)
+            for (int li = 0; li < GRID_LAYOUTS; li++) {
+                const grid_case *gc = &grid_cases[ci];
+                int64_t st[CANON_MAX_SLOTS][CANON_MAX_DIMS] = {{0}};
+                for (uint32_t k = 0; k < n_in; k++)
+                    grid_layout(gc, (li + (int)k) % GRID_LAYOUTS, (uint32_t)(ci + k), st[k]);
+                run_grid(p, gc, st, par, g_out_jit, g_out_int, rj, ri);
+                const uint64_t n = grid_count(gc, gc->outer, gc->ndim);
+                for (uint64_t r = 0; r < grid_count(gc, 0, gc->outer); r++) {
+                    float *x[2] = {rows, rows + ROW_MAX};
+                    for (uint32_t k = 0; k < n_in; k++) {
+                        const float *row = g_in[k % 2] + 3 * k + grid_offset(gc, st[k], 0, gc->outer, r);
+                        for (uint64_t e = 0; e < n; e++)
+                            x[k][e] = row[grid_offset(gc, st[k], gc->outer, gc->ndim, e)];
+                    }
+                    if (n < info->min_n) { /* no reference: the engines agree */
+                        if (info->family != CANON_FAM_MAP && !same(rj[r], ri[r]))
+                            fail_msg("%s case %zu layout %d row %llu: jit %.9g interp %.9g",
+                                     info->name, ci, li, (unsigned long long)r, rj[r], ri[r]);
+                        continue;
+                    }
+                    check_results((canon_op)op, n, x[0], x[1], g_out_jit + r * n,
+                                  g_out_int + r * n, rj[r], ri[r]);
+                }
+            }
+    }
+    free(rows);
+    free(rj);
+    free(ri);
 }
 
-/* ---- any expression in a CONTRACT or STRIDED stage, on both engines ---------------------- */
+/* ---- any expression in a CONTRACT or GRID stage, on both engines ---------------------- */
 
 /* A normal form of one `domain` stage over slots (0, 1 | 0) storing into its last slot,
  * with one parameter: its root built by `body` from the LOAD leaves. */
@@ -760,61 +807,31 @@ static void test_contract_general_bodies(void **state) {
     }
 }
 
-/* STRIDED stages whose expression is not a copy: JIT and interpreter bit-identical and
- * equal to the body on the gathered element, over transposed, permuted, reversed, empty
- * and long (several interpreter blocks per innermost run) views. */
-static void test_strided_general_bodies(void **state) {
+/* GRID stages whose expression is not an op's: JIT and interpreter bit-identical and equal
+ * to the body on each element, over every grid case and layout of the operand. */
+static void test_grid_general_bodies(void **state) {
     (void)state;
     static const body_fn bodies[] = {body_affine, body_sqrt_abs, body_where};
-    static const struct {
-        uint32_t ndim;
-        uint64_t shape[4];
-        int64_t stride[4];
-        int64_t offset;
-    } views[] = {{0, {0}, {0}, 7},
-                 {2, {3, 4}, {1, 3}, 0},
-                 {3, {6, 4, 5}, {1, 30, 6}, 0},
-                 {1, {10}, {-2}, 50},
-                 {2, {0, 9}, {9, 1}, 0},
-                 {2, {3, 2500}, {1, 3}, 0},
-                 {4, {3, 5, 7, 11}, {385, 1, 5, 35}, 0}};
-    const float w = 0.75f;
+    const float w = 0.75f, par[2] = {w, 0.0f};
     for (uint64_t i = 0; i < 200000; i++)
         g_in[0][i] = (float)uniform(-100, 100);
     for (size_t bi = 0; bi < sizeof bodies / sizeof bodies[0]; bi++) {
-        canon_program *p = stage_form(CANON_DOM_STRIDED, bodies[bi]);
-        for (size_t v = 0; v < sizeof views / sizeof views[0]; v++) {
-            canon_args a;
-            memset(&a, 0, sizeof a);
-            a.strided.ndim = views[v].ndim;
-            uint64_t count = 1;
-            for (uint32_t d = 0; d < views[v].ndim; d++) {
-                a.strided.shape[d] = views[v].shape[d];
-                a.strided.stride[d] = views[v].stride[d];
-                count *= views[v].shape[d];
-            }
-            a.param[0] = w;
-            a.slot[0] = g_in[0] + views[v].offset;
-            a.slot[1] = g_out_jit;
-            run_jit(p, &a, NULL);
-            a.slot[1] = g_out_int;
-            run_interp(p, &a, NULL);
-            uint64_t idx[4] = {0};
-            for (uint64_t f = 0; f < count; f++) {
-                int64_t off = views[v].offset;
-                for (uint32_t d = 0; d < views[v].ndim; d++)
-                    off += (int64_t)idx[d] * views[v].stride[d];
-                float want = body_value(bodies[bi], g_in[0][off], 0.0f, w);
-                if (!same(g_out_jit[f], want) || !same(g_out_int[f], want))
-                    fail_msg("body %zu view %zu flat %llu: jit %.9g interp %.9g want %.9g", bi,
-                             v, (unsigned long long)f, g_out_jit[f], g_out_int[f], want);
-                for (int d = (int)views[v].ndim - 1; d >= 0; d--) {
-                    if (++idx[d] < views[v].shape[d])
-                        break;
-                    idx[d] = 0;
+        canon_program *p = stage_form(CANON_DOM_GRID, bodies[bi]);
+        for (size_t ci = 0; ci < N_GRID_CASES; ci++)
+            for (int li = 0; li < GRID_LAYOUTS; li++) {
+                const grid_case *gc = &grid_cases[ci];
+                int64_t st[CANON_MAX_SLOTS][CANON_MAX_DIMS] = {{0}};
+                grid_layout(gc, li, (uint32_t)ci, st[0]);
+                run_grid(p, gc, st, par, g_out_jit, g_out_int, NULL, NULL);
+                for (uint64_t f = 0; f < grid_count(gc, 0, gc->ndim); f++) {
+                    float want = body_value(bodies[bi], g_in[0][grid_offset(gc, st[0], 0, gc->ndim, f)],
+                                            0.0f, w);
+                    if (!same(g_out_jit[f], want) || !same(g_out_int[f], want))
+                        fail_msg("body %zu case %zu layout %d flat %llu: jit %.9g interp %.9g "
+                                 "want %.9g", bi, ci, li, (unsigned long long)f, g_out_jit[f],
+                                 g_out_int[f], want);
                 }
             }
-        }
         canon_program_free(p);
     }
 }
@@ -1179,7 +1196,7 @@ static int child_measure(void) {
     int nt = 0;
     for (int op = 0; op < CANON_OP_COUNT; op++) {
         const canon_op_info *info = canon_op_get((canon_op)op);
-        if (info->family == CANON_FAM_CONTRACT || info->family == CANON_FAM_STRIDED)
+        if (info->family == CANON_FAM_CONTRACT)
             continue;
         for (int k = 0; k < 2; k++) {
             double t0 = now();
@@ -1246,9 +1263,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_range_ops),       cmocka_unit_test(test_map_specials),
         cmocka_unit_test(test_reduce_specials), cmocka_unit_test(test_tail_bounds),
         cmocka_unit_test(test_contract),        cmocka_unit_test(test_contract_ragged),
-        cmocka_unit_test(test_small_stack_gemm), cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_small_stack_gemm), cmocka_unit_test(test_grid),
         cmocka_unit_test(test_contract_general_bodies),
-        cmocka_unit_test(test_strided_general_bodies),
+        cmocka_unit_test(test_grid_general_bodies),
         cmocka_unit_test(test_cache_hit_and_shared_form),
         cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
         cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_eviction),

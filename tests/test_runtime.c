@@ -68,14 +68,13 @@ typedef hg_status (*op_caller)(uint64_t e, const uint64_t *b, uint64_t n, float 
 #define CALL_LOSS(name) return hg_##name(e, b[0], b[1], b[2], n, r);
 #define CALL_GEMM(name) return hg_##name(e, b[0], b[1], b[2], n, 1, 1);
 #define CALL_MATVEC(name) return hg_##name(e, b[0], b[1], b[2], n, 1);
-#define CALL_INTERNAL(name) return HG_ERR_INTERNAL;
 
 /* Operand counts per signature shape, and which operands (bit i: operand i) the callers
  * above make need n elements (the others need 1). */
 enum { NB_BIN = 3, NB_UN = 2, NB_UN1 = 2, NB_UN2 = 2, NB_FILL = 1, NB_COPY = 2, NB_RED = 2,
-       NB_LOSS = 3, NB_GEMM = 3, NB_MATVEC = 3, NB_INTERNAL = 0 };
+       NB_LOSS = 3, NB_GEMM = 3, NB_MATVEC = 3 };
 enum { FULL_BIN = 7, FULL_UN = 3, FULL_UN1 = 3, FULL_UN2 = 3, FULL_FILL = 1, FULL_COPY = 3,
-       FULL_RED = 1, FULL_LOSS = 3, FULL_GEMM = 5, FULL_MATVEC = 5, FULL_INTERNAL = 0 };
+       FULL_RED = 1, FULL_LOSS = 3, FULL_GEMM = 5, FULL_MATVEC = 5 };
 
 #define HG_OP(name, family, sig, n_in, n_par, reduce, min_n, body, final, math)             \
     static hg_status call_##name(uint64_t e, const uint64_t *b, uint64_t n, float lo,      \
