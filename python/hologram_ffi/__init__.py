@@ -255,8 +255,9 @@ class Executor:
     through it and then the executor.  Methods are the flat functions that take an
     executor (given implicitly: ex.vector_add_f32(a, b, c, n)), with the `executor_`
     prefix dropped (ex.allocate_buffer(n)), plus the tensor constructors that take none
-    (ex.tensor_from_buffer(b, shape_json), tensor_transpose, tensor_select); handles they
-    return are recorded and freed by close()."""
+    (ex.tensor_from_buffer(b, shape_json), tensor_transpose, tensor_select and the views:
+    tensor_permute, tensor_narrow, tensor_slice, ...); handles they return are recorded and
+    freed by close()."""
 
     def __init__(self):
         self.handle = new_executor()
