@@ -88,12 +88,16 @@ def step_permute(rng, ex, t, v):
     return lambda: ex.tensor_permute(t, dims(perm)), np.transpose(v, perm)
 
 
+def pick_start(rng, v):
+    """A random dimension of v (not 0-D), its extent n and a start in [0, n]."""
+    dim = int(rng.integers(v.ndim))
+    return dim, v.shape[dim], int(rng.integers(0, v.shape[dim] + 1))
+
+
 def step_narrow(rng, ex, t, v):
     if v.ndim == 0:
         return None
-    dim = int(rng.integers(v.ndim))
-    n = v.shape[dim]
-    start = int(rng.integers(0, n + 1))
+    dim, n, start = pick_start(rng, v)
     length = int(rng.integers(0, n - start + 1))
     return (lambda: ex.tensor_narrow(t, dim, start, length),
             v[index(dim, slice(start, start + length))])
@@ -102,9 +106,7 @@ def step_narrow(rng, ex, t, v):
 def step_slice(rng, ex, t, v):
     if v.ndim == 0:
         return None
-    dim = int(rng.integers(v.ndim))
-    n = v.shape[dim]
-    start = int(rng.integers(0, n + 1))
+    dim, n, start = pick_start(rng, v)
     end = -1 if rng.random() < 0.3 else int(rng.integers(0, n + 1))
     step = int(rng.integers(1, 5))
     return (lambda: ex.tensor_slice(t, dim, start, end, step),
