@@ -270,8 +270,10 @@ HG_API hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b,
  * tensor viewing the buffer: hg_buffer_cleanup gives BUSY until hg_tensor_cleanup of the view
  * (or hg_executor_cleanup, which frees it with the buffer).  Zero-size dimensions are allowed.
  * A narrow or slice that selects nothing along its dimension keeps the tensor's offset and
- * stride there (NumPy's a[s:s]).  Every function gives INVALID_HANDLE for a bad tensor and
- * INVALID_ARGUMENT for a NULL out-parameter; *out_tensor is written only on HG_OK. */
+ * stride there (NumPy's a[s:s]).  Every function gives INVALID_HANDLE for a bad tensor,
+ * INVALID_ARGUMENT for a NULL out-parameter, and OUT_OF_BOUNDS for a view whose offset
+ * would pass the end of the buffer (possible only for a tensor without elements, whose
+ * strides may be anything); *out_tensor is written only on HG_OK. */
 
 /* Dimensions reordered: view dimension i is the tensor's dims[i] (np.transpose(t, dims));
  * `dims_json` (borrowed) is a permutation of 0..ndim-1 ("[]" for a 0-D tensor).
@@ -290,7 +292,8 @@ HG_API hg_status hg_tensor_narrow(uint64_t tensor, uint64_t dim, uint64_t start,
  * start >= end gives an empty dimension.  stride[dim] *= step (kept when 0 or 1 elements
  * remain).  Errors: INVALID_ARGUMENT (step 0; a negative step: negative steps are not
  * supported, strides are non-negative here); OUT_OF_BOUNDS (dim >= ndim; start outside
- * [0, shape[dim]]; end outside [0, shape[dim]] and not -1: refused, never clamped). */
+ * [0, shape[dim]]; end outside [0, shape[dim]] and not -1: refused, never clamped;
+ * step * stride[dim] beyond 2^64, possible only without elements). */
 HG_API hg_status hg_tensor_slice(uint64_t tensor, uint64_t dim, int64_t start, int64_t end,
                                  int64_t step, uint64_t *out_tensor);
 /* A 1-D view of all numel elements in row-major order (t.reshape(-1) without a copy; a 0-D
@@ -305,7 +308,7 @@ HG_API hg_status hg_tensor_view_1d(uint64_t tensor, uint64_t *out_tensor);
 HG_API hg_status hg_tensor_broadcast_to(uint64_t tensor, const char *shape_json,
                                         uint64_t *out_tensor);
 /* A new extent-1 dimension at position dim (0..ndim; np.expand_dims), with stride
- * shape[dim] * stride[dim] (1 at the end).  Errors: OUT_OF_BOUNDS (dim > ndim); SHAPE when
+ * shape[dim] * stride[dim] (1 at the end; it never reaches an element).  Errors: OUT_OF_BOUNDS (dim > ndim); SHAPE when
  * the tensor already has HG_MAX_DIMS dimensions. */
 HG_API hg_status hg_tensor_unsqueeze(uint64_t tensor, uint64_t dim, uint64_t *out_tensor);
 /* Dimension dim removed (np.squeeze(t, dim)); a 1-D [1] tensor gives a 0-D one.
