@@ -25,7 +25,7 @@ _LINE_MARKER = re.compile(r'^# (\d+) "(.*)"')
 _INT_DEFINE = re.compile(r"^#define\s+([A-Za-z_]\w*)\s+\(?\d+[uUlL]*\)?\s*$")
 # Widths cffi knows natively; pycparser only needs them to be type names.
 _PARSE_PRELUDE = "".join(
-    f"typedef int {t};\n" for t in ("size_t", "uint8_t", "uint32_t", "uint64_t")
+    f"typedef int {t};\n" for t in ("size_t", "uint8_t", "uint32_t", "uint64_t", "int64_t")
 )
 
 

@@ -3,13 +3,16 @@
  *
  *   hg_tensor_* ─→ rt_enter (exclusive to create or free, shared to read)
  *               ─→ rt_get_tensor / rt_get_buffer (/ executor ownership check)
- *               ─→ views: new shape/strides/offset over the same buffer (buffer->views++)
+ *               ─→ views: a geometry (shape, strides, offset) computed from the tensor's
+ *                  (tensor_view + one geometry function per view), over the same buffer
  *                  copies: rt_buffer_create + rt_grid_exec(buffer_copy) | rt_run_op(gemm_f32)
+ *               ─→ tensor_emit: the invariants below checked for every new tensor,
+ *                  rt_tensor_create (buffer->views++)
  *               ─→ rt_leave
  *
  * Invariants of every live tensor: ndim <= HG_MAX_DIMS, numel <= UINT32_MAX, offset <=
  * buffer length, and when numel > 0 every reachable element (offset + sum (shape_d - 1) *
- * stride_d) lies inside the buffer.  Views made from a tensor keep these by construction.
+ * stride_d) lies inside the buffer.  tensor_emit refuses any geometry that breaks them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,15 +56,6 @@ static hg_status tensor_numel_of(const uint64_t *shape, uint32_t ndim, uint64_t 
     return HG_OK;
 }
 
-/* Row-major strides of `shape`. */
-static void tensor_row_major(const uint64_t *shape, uint32_t ndim, uint64_t *stride) {
-    uint64_t s = 1;
-    for (uint32_t d = ndim; d-- > 0;) {
-        stride[d] = s;
-        s *= shape[d] ? shape[d] : 1; /* no overflow: checked by tensor_numel_of */
-    }
-}
-
 static uint64_t tensor_numel(const rt_tensor *t) {
     uint64_t n = 1;
     for (uint32_t d = 0; d < t->ndim; d++)
@@ -83,6 +77,75 @@ static int tensor_contiguous_p(const rt_tensor *t) {
         expected *= t->shape[d];
     }
     return 1;
+}
+
+/* A tensor's geometry: everything but its buffer. */
+typedef struct {
+    uint32_t ndim;
+    uint64_t shape[HG_MAX_DIMS], stride[HG_MAX_DIMS]; /* elements */
+    uint64_t offset;                                  /* elements */
+} tensor_geom;
+
+static tensor_geom tensor_geom_of(const rt_tensor *t) {
+    tensor_geom g;
+    memset(&g, 0, sizeof g);
+    g.ndim = t->ndim;
+    memcpy(g.shape, t->shape, sizeof g.shape);
+    memcpy(g.stride, t->stride, sizeof g.stride);
+    g.offset = t->offset;
+    return g;
+}
+
+/* Row-major geometry of `shape` (numel already checked by tensor_numel_of) at `offset`. */
+static tensor_geom tensor_geom_row_major(const uint64_t *shape, uint32_t ndim, uint64_t offset) {
+    tensor_geom g;
+    memset(&g, 0, sizeof g);
+    g.ndim = ndim;
+    memcpy(g.shape, shape, ndim * sizeof *shape);
+    uint64_t s = 1;
+    for (uint32_t d = ndim; d-- > 0;) {
+        g.stride[d] = s;
+        s *= shape[d] ? shape[d] : 1; /* no overflow: checked by tensor_numel_of */
+    }
+    g.offset = offset;
+    return g;
+}
+
+/* The one check of every new tensor (the invariants at the top), then its registration over
+ * b: SHAPE when numel > UINT32_MAX; OUT_OF_BOUNDS when the offset is past the buffer's end
+ * or, numel > 0, the last reachable element is not inside it.  *out_tensor on HG_OK. */
+static hg_status tensor_emit(rt_buffer *b, const tensor_geom *g, uint64_t *out_tensor) {
+    uint64_t numel, last = g->offset, term;
+    hg_status st = tensor_numel_of(g->shape, g->ndim, &numel);
+    if (st != HG_OK)
+        return st;
+    if (g->offset > b->length)
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "the view's offset %s%llu is past the end of buffer 0x%016llx "
+                        "(%llu elements)",
+                        g->offset == UINT64_MAX ? "beyond " : "", (unsigned long long)g->offset,
+                        (unsigned long long)b->handle, (unsigned long long)b->length);
+    if (numel > 0) {
+        int overflow = 0;
+        for (uint32_t d = 0; d < g->ndim; d++) {
+            overflow |= __builtin_mul_overflow(g->shape[d] - 1, g->stride[d], &term);
+            overflow |= __builtin_add_overflow(last, term, &last);
+        }
+        if (overflow || last >= b->length)
+            return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                            "shape %s with strides %s from offset %llu reaches element %s%llu, "
+                            "buffer 0x%016llx holds %llu",
+                            tensor_dims_str(g->shape, g->ndim).text,
+                            tensor_dims_str(g->stride, g->ndim).text, (unsigned long long)g->offset,
+                            overflow ? "beyond " : "",
+                            overflow ? (unsigned long long)UINT64_MAX : (unsigned long long)last,
+                            (unsigned long long)b->handle, (unsigned long long)b->length);
+    }
+    rt_tensor *t;
+    st = rt_tensor_create(b, g->ndim, g->shape, g->stride, g->offset, &t);
+    if (st == HG_OK)
+        *out_tensor = t->handle;
+    return st;
 }
 
 hg_status rt_tensor_create(rt_buffer *buf, uint32_t ndim, const uint64_t *shape,
@@ -151,9 +214,8 @@ static hg_status tensor_parse_shape(const char *shape_json, uint64_t *shape, uin
 
 static hg_status tensor_from_buffer(uint64_t buffer, const char *shape_json, uint64_t *out_tensor) {
     rt_buffer *b;
-    uint64_t shape[HG_MAX_DIMS], stride[HG_MAX_DIMS], numel;
+    uint64_t shape[HG_MAX_DIMS], numel;
     uint32_t ndim;
-    rt_tensor *t;
     if (out_tensor == NULL)
         return tensor_null_out("out_tensor");
     hg_status st = rt_get_buffer(buffer, &b);
@@ -166,11 +228,8 @@ static hg_status tensor_from_buffer(uint64_t buffer, const char *shape_json, uin
                         "shape %s has %llu elements, buffer 0x%016llx holds %llu",
                         tensor_dims_str(shape, ndim).text, (unsigned long long)numel,
                         (unsigned long long)buffer, (unsigned long long)b->length);
-    tensor_row_major(shape, ndim, stride);
-    st = rt_tensor_create(b, ndim, shape, stride, 0, &t);
-    if (st == HG_OK)
-        *out_tensor = t->handle;
-    return st;
+    const tensor_geom g = tensor_geom_row_major(shape, ndim, 0);
+    return tensor_emit(b, &g, out_tensor);
 }
 
 hg_status hg_tensor_from_buffer(uint64_t buffer, const char *shape_json, uint64_t *out_tensor) {
@@ -183,42 +242,24 @@ hg_status hg_tensor_from_buffer(uint64_t buffer, const char *shape_json, uint64_
 static hg_status tensor_from_buffer_with_strides(uint64_t buffer, const char *shape_json,
                                                  const char *strides_json, uint64_t *out_tensor) {
     rt_buffer *b;
-    uint64_t shape[HG_MAX_DIMS], stride[HG_MAX_DIMS], numel;
-    uint32_t ndim, nstride;
-    rt_tensor *t;
+    tensor_geom g;
+    uint64_t numel;
+    uint32_t nstride;
+    memset(&g, 0, sizeof g);
     if (out_tensor == NULL)
         return tensor_null_out("out_tensor");
     hg_status st = rt_get_buffer(buffer, &b);
     if (st == HG_OK)
-        st = tensor_parse_shape(shape_json, shape, &ndim, &numel);
+        st = tensor_parse_shape(shape_json, g.shape, &g.ndim, &numel);
     if (st == HG_OK)
-        st = rt_json_parse_dims(strides_json, "strides", stride, &nstride, HG_MAX_DIMS);
+        st = rt_json_parse_dims(strides_json, "strides", g.stride, &nstride, HG_MAX_DIMS);
     if (st != HG_OK)
         return st;
-    if (nstride != ndim)
+    if (nstride != g.ndim)
         return rt_error(HG_ERR_SHAPE, "shape %s has %u dimensions, strides %s has %u",
-                        tensor_dims_str(shape, ndim).text, ndim,
-                        tensor_dims_str(stride, nstride).text, nstride);
-    if (numel > 0) {
-        uint64_t last = 0, term;
-        int overflow = 0;
-        for (uint32_t d = 0; d < ndim; d++) {
-            overflow |= __builtin_mul_overflow(shape[d] - 1, stride[d], &term);
-            overflow |= __builtin_add_overflow(last, term, &last);
-        }
-        if (overflow || last >= b->length)
-            return rt_error(HG_ERR_OUT_OF_BOUNDS,
-                            "shape %s with strides %s reaches element %s%llu, buffer 0x%016llx "
-                            "holds %llu",
-                            tensor_dims_str(shape, ndim).text, tensor_dims_str(stride, ndim).text,
-                            overflow ? "beyond " : "",
-                            overflow ? (unsigned long long)UINT64_MAX : (unsigned long long)last,
-                            (unsigned long long)buffer, (unsigned long long)b->length);
-    }
-    st = rt_tensor_create(b, ndim, shape, stride, 0, &t);
-    if (st == HG_OK)
-        *out_tensor = t->handle;
-    return st;
+                        tensor_dims_str(g.shape, g.ndim).text, g.ndim,
+                        tensor_dims_str(g.stride, nstride).text, nstride);
+    return tensor_emit(b, &g, out_tensor);
 }
 
 hg_status hg_tensor_from_buffer_with_strides(uint64_t buffer, const char *shape_json,
@@ -289,83 +330,366 @@ hg_status hg_tensor_buffer(uint64_t tensor, uint64_t *out_buffer) {
     return tensor_property(tensor, TENSOR_BUFFER, out_buffer);
 }
 
-/* ---- views ----------------------------------------------------------------------------- */
-static hg_status tensor_transpose(uint64_t tensor, uint64_t *out_tensor) {
-    rt_tensor *t, *v;
-    if (out_tensor == NULL)
-        return tensor_null_out("out_tensor");
-    hg_status st = rt_get_tensor(tensor, &t);
-    if (st != HG_OK)
-        return st;
+/* ---- views ------------------------------------------------------------------------------
+ * Every view is a geometry function run by one driver:
+ *
+ *   hg_tensor_<view>(tensor, ..., out) ─→ tensor_view: rt_enter(1), rt_get_tensor(tensor)
+ *       ─→ geometry: the tensor's own, changed by the view's function (or its error)
+ *       ─→ tensor_emit: the invariants (the check every tensor passes) ─→ same buffer
+ *
+ * A view shares its tensor's buffer (buffer->views++): hg_buffer_cleanup refuses with BUSY
+ * while it lives, and hg_executor_cleanup frees it with the buffer.  Nothing is copied.
+ * A narrow or slice that selects nothing along its dimension keeps the tensor's offset and
+ * stride there, as NumPy does for a[s:s]; an empty view never moves past its buffer. */
+
+/* A view's arguments (each view reads its own). */
+typedef struct {
+    uint64_t dim;             /* select, narrow, slice, squeeze, unsqueeze */
+    uint64_t index, length;   /* select: index; narrow: start (index) and length */
+    int64_t start, end, step; /* slice */
+    const char *json;         /* permute: dims; broadcast_to: shape */
+} tensor_view_args;
+
+/* Changes g (the tensor's geometry on entry) into the view's, or records an error. */
+typedef hg_status (*tensor_geom_fn)(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g);
+
+static hg_status tensor_view(uint64_t tensor, tensor_geom_fn fn, const tensor_view_args *a,
+                             uint64_t *out_tensor) {
+    rt_tensor *t = NULL;
+    tensor_geom g;
+    rt_enter(1);
+    hg_status st = out_tensor == NULL ? tensor_null_out("out_tensor") : rt_get_tensor(tensor, &t);
+    if (st == HG_OK) {
+        g = tensor_geom_of(t);
+        st = fn(t, a, &g);
+    }
+    if (st == HG_OK)
+        st = tensor_emit(t->buf, &g, out_tensor);
+    rt_leave();
+    return st;
+}
+
+/* OUT_OF_BOUNDS unless dim < count (count: ndim, or ndim + 1 where a dimension goes in). */
+static hg_status tensor_check_dim(const rt_tensor *t, uint64_t dim, uint32_t count) {
+    if (dim < count)
+        return HG_OK;
+    if (count == 0)
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "dim %llu is out of range for a 0-D tensor (it has no dimensions)",
+                        (unsigned long long)dim);
+    return rt_error(HG_ERR_OUT_OF_BOUNDS, "dim %llu is out of range for a %u-D tensor (0..%u)",
+                    (unsigned long long)dim, t->ndim, count - 1);
+}
+
+/* base + index * stride, saturated at UINT64_MAX (which tensor_emit refuses as past the
+ * end: only a view of a tensor without elements can get there). */
+static uint64_t tensor_advance(uint64_t base, uint64_t index, uint64_t stride) {
+    uint64_t step, r;
+    if (__builtin_mul_overflow(index, stride, &step) || __builtin_add_overflow(base, step, &r))
+        return UINT64_MAX;
+    return r;
+}
+
+static void tensor_geom_remove(tensor_geom *g, uint32_t d) {
+    memmove(g->shape + d, g->shape + d + 1, (g->ndim - d - 1) * sizeof *g->shape);
+    memmove(g->stride + d, g->stride + d + 1, (g->ndim - d - 1) * sizeof *g->stride);
+    g->ndim--;
+}
+
+static void tensor_geom_insert(tensor_geom *g, uint32_t d, uint64_t extent, uint64_t stride) {
+    memmove(g->shape + d + 1, g->shape + d, (g->ndim - d) * sizeof *g->shape);
+    memmove(g->stride + d + 1, g->stride + d, (g->ndim - d) * sizeof *g->stride);
+    g->shape[d] = extent;
+    g->stride[d] = stride;
+    g->ndim++;
+}
+
+/* Dimension d keeps `count` elements start, start + step, ... (narrow and slice).  With
+ * none, offset and stride stay (NumPy's a[s:s]); with one, the stride stays (never used). */
+static hg_status tensor_geom_range(tensor_geom *g, uint32_t d, uint64_t start, uint64_t count,
+                                   uint64_t step) {
+    uint64_t stride = g->stride[d];
+    if (count > 1 && __builtin_mul_overflow(stride, step, &stride))
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "step %llu times stride %llu of dimension %u is beyond 2^64",
+                        (unsigned long long)step, (unsigned long long)g->stride[d], d);
+    if (count > 0)
+        g->offset = tensor_advance(g->offset, start, g->stride[d]);
+    g->shape[d] = count;
+    g->stride[d] = stride;
+    return HG_OK;
+}
+
+static hg_status geom_transpose(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    (void)a;
     if (t->ndim != 2)
         return rt_error(HG_ERR_SHAPE,
                         "transpose needs a 2-D tensor, tensor 0x%016llx has shape %s "
                         "(%u dimensions)",
-                        (unsigned long long)tensor, tensor_dims_str(t->shape, t->ndim).text,
+                        (unsigned long long)t->handle, tensor_dims_str(t->shape, t->ndim).text,
                         t->ndim);
-    const uint64_t shape[2] = {t->shape[1], t->shape[0]};
-    const uint64_t stride[2] = {t->stride[1], t->stride[0]};
-    st = rt_tensor_create(t->buf, 2, shape, stride, t->offset, &v);
-    if (st == HG_OK)
-        *out_tensor = v->handle;
-    return st;
+    g->shape[0] = t->shape[1];
+    g->shape[1] = t->shape[0];
+    g->stride[0] = t->stride[1];
+    g->stride[1] = t->stride[0];
+    return HG_OK;
 }
 
 hg_status hg_tensor_transpose(uint64_t tensor, uint64_t *out_tensor) {
-    rt_enter(1);
-    hg_status st = tensor_transpose(tensor, out_tensor);
-    rt_leave();
-    return st;
+    return tensor_view(tensor, geom_transpose, &(tensor_view_args){0}, out_tensor);
 }
 
-static hg_status tensor_select(uint64_t tensor, uint64_t dim, uint64_t index,
-                               uint64_t *out_tensor) {
-    rt_tensor *t, *v;
-    uint64_t shape[HG_MAX_DIMS], stride[HG_MAX_DIMS], offset, step;
-    if (out_tensor == NULL)
-        return tensor_null_out("out_tensor");
-    hg_status st = rt_get_tensor(tensor, &t);
+static hg_status geom_select(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    hg_status st = tensor_check_dim(t, a->dim, t->ndim);
     if (st != HG_OK)
         return st;
-    if (dim >= t->ndim)
-        return rt_error(HG_ERR_OUT_OF_BOUNDS, "dim %llu is out of range for a %u-D tensor",
-                        (unsigned long long)dim, t->ndim);
-    if (index >= t->shape[dim])
-        return rt_error(
-            HG_ERR_OUT_OF_BOUNDS, "index %llu is out of range for dimension %llu of size %llu",
-            (unsigned long long)index, (unsigned long long)dim, (unsigned long long)t->shape[dim]);
-    /* in range when numel > 0; a view with nothing reachable must still keep its offset
-     * inside the buffer */
-    if (__builtin_mul_overflow(index, t->stride[dim], &step) ||
-        __builtin_add_overflow(t->offset, step, &offset) || offset > t->buf->length)
+    if (a->index >= t->shape[a->dim])
         return rt_error(HG_ERR_OUT_OF_BOUNDS,
-                        "index %llu with stride %llu moves the offset past the end of buffer "
-                        "0x%016llx (%llu elements)",
-                        (unsigned long long)index, (unsigned long long)t->stride[dim],
-                        (unsigned long long)t->buf->handle, (unsigned long long)t->buf->length);
-    uint32_t n = 0;
-    for (uint32_t d = 0; d < t->ndim; d++)
-        if (d != dim) {
-            shape[n] = t->shape[d];
-            stride[n] = t->stride[d];
-            n++;
-        }
-    st = rt_tensor_create(t->buf, n, shape, stride, offset, &v);
-    if (st == HG_OK)
-        *out_tensor = v->handle;
-    return st;
+                        "index %llu is out of range for dimension %llu of size %llu",
+                        (unsigned long long)a->index, (unsigned long long)a->dim,
+                        (unsigned long long)t->shape[a->dim]);
+    g->offset = tensor_advance(g->offset, a->index, g->stride[a->dim]);
+    tensor_geom_remove(g, (uint32_t)a->dim);
+    return HG_OK;
 }
 
 hg_status hg_tensor_select(uint64_t tensor, uint64_t dim, uint64_t index, uint64_t *out_tensor) {
-    rt_enter(1);
-    hg_status st = tensor_select(tensor, dim, index, out_tensor);
+    return tensor_view(tensor, geom_select, &(tensor_view_args){.dim = dim, .index = index},
+                       out_tensor);
+}
+
+static hg_status geom_permute(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    uint64_t dims[HG_MAX_DIMS];
+    uint32_t n, seen = 0;
+    hg_status st = rt_json_parse_dims(a->json, "dims", dims, &n, HG_MAX_DIMS);
+    if (st == HG_ERR_SHAPE) /* more than HG_MAX_DIMS entries */
+        return rt_error(HG_ERR_SHAPE,
+                        "dims %.60s%s has more than %u entries, tensor 0x%016llx has %u "
+                        "dimensions",
+                        a->json, strlen(a->json) > 60 ? "..." : "", HG_MAX_DIMS,
+                        (unsigned long long)t->handle, t->ndim);
+    if (st != HG_OK)
+        return st;
+    if (n != t->ndim)
+        return rt_error(HG_ERR_SHAPE, "dims %s has %u entries, tensor 0x%016llx has %u dimensions",
+                        tensor_dims_str(dims, n).text, n, (unsigned long long)t->handle, t->ndim);
+    for (uint32_t i = 0; i < n; i++) {
+        if (dims[i] >= n || (seen >> dims[i] & 1))
+            return rt_error(HG_ERR_SHAPE,
+                            "dims %s is not a permutation of the %u dimensions of tensor "
+                            "0x%016llx: %llu %s",
+                            tensor_dims_str(dims, n).text, n, (unsigned long long)t->handle,
+                            (unsigned long long)dims[i],
+                            dims[i] >= n ? "is out of range" : "appears twice");
+        seen |= 1u << dims[i];
+        g->shape[i] = t->shape[dims[i]];
+        g->stride[i] = t->stride[dims[i]];
+    }
+    return HG_OK;
+}
+
+hg_status hg_tensor_permute(uint64_t tensor, const char *dims_json, uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_permute, &(tensor_view_args){.json = dims_json}, out_tensor);
+}
+
+static hg_status geom_narrow(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    hg_status st = tensor_check_dim(t, a->dim, t->ndim);
+    if (st != HG_OK)
+        return st;
+    uint64_t extent = t->shape[a->dim];
+    if (a->index > extent || a->length > extent - a->index)
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "narrow start %llu with length %llu goes past the end of dimension %llu "
+                        "of size %llu",
+                        (unsigned long long)a->index, (unsigned long long)a->length,
+                        (unsigned long long)a->dim, (unsigned long long)extent);
+    return tensor_geom_range(g, (uint32_t)a->dim, a->index, a->length, 1);
+}
+
+hg_status hg_tensor_narrow(uint64_t tensor, uint64_t dim, uint64_t start, uint64_t length,
+                           uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_narrow,
+                       &(tensor_view_args){.dim = dim, .index = start, .length = length},
+                       out_tensor);
+}
+
+static hg_status geom_slice(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    if (a->step == 0)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "slice step 0: the step must be >= 1");
+    if (a->step < 0)
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "slice step %lld is negative: negative steps are not supported "
+                        "(strides are non-negative); the step must be >= 1",
+                        (long long)a->step);
+    hg_status st = tensor_check_dim(t, a->dim, t->ndim);
+    if (st != HG_OK)
+        return st;
+    uint64_t extent = t->shape[a->dim];
+    if (a->start < 0 || (uint64_t)a->start > extent)
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "slice start %lld is outside [0, %llu] for dimension %llu of size %llu",
+                        (long long)a->start, (unsigned long long)extent, (unsigned long long)a->dim,
+                        (unsigned long long)extent);
+    if (a->end < -1 || (a->end >= 0 && (uint64_t)a->end > extent))
+        return rt_error(HG_ERR_OUT_OF_BOUNDS,
+                        "slice end %lld is outside [0, %llu] (or -1, to the end) for dimension "
+                        "%llu of size %llu",
+                        (long long)a->end, (unsigned long long)extent, (unsigned long long)a->dim,
+                        (unsigned long long)extent);
+    uint64_t start = (uint64_t)a->start, end = a->end == -1 ? extent : (uint64_t)a->end;
+    uint64_t count = start < end ? (end - start - 1) / (uint64_t)a->step + 1 : 0;
+    return tensor_geom_range(g, (uint32_t)a->dim, start, count, (uint64_t)a->step);
+}
+
+hg_status hg_tensor_slice(uint64_t tensor, uint64_t dim, int64_t start, int64_t end, int64_t step,
+                          uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_slice,
+                       &(tensor_view_args){.dim = dim, .start = start, .end = end, .step = step},
+                       out_tensor);
+}
+
+static hg_status geom_view_1d(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    (void)a;
+    if (!tensor_contiguous_p(t))
+        return rt_error(HG_ERR_SHAPE,
+                        "tensor_view_1d needs a contiguous tensor; use tensor_contiguous "
+                        "(tensor 0x%016llx has shape %s, strides %s)",
+                        (unsigned long long)t->handle, tensor_dims_str(t->shape, t->ndim).text,
+                        tensor_dims_str(t->stride, t->ndim).text);
+    g->ndim = 1;
+    g->shape[0] = tensor_numel(t);
+    g->stride[0] = 1;
+    return HG_OK;
+}
+
+hg_status hg_tensor_view_1d(uint64_t tensor, uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_view_1d, &(tensor_view_args){0}, out_tensor);
+}
+
+/* NumPy's broadcasting of shapes a and b: aligned at the right, a missing or extent-1
+ * dimension takes the other's extent, other extents must be equal.  *nout = max(na, nb);
+ * writes the result and returns -1, or returns the result's dimension where the extents
+ * differ. */
+static int tensor_broadcast(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb,
+                            uint64_t *out, uint32_t *nout) {
+    uint32_t n = na > nb ? na : nb;
+    *nout = n;
+    for (uint32_t d = 0; d < n; d++) {
+        uint64_t ea = d + na >= n ? a[d + na - n] : 1, eb = d + nb >= n ? b[d + nb - n] : 1;
+        if (ea != eb && ea != 1 && eb != 1)
+            return (int)d;
+        out[d] = ea == 1 ? eb : ea;
+    }
+    return -1;
+}
+
+static hg_status geom_broadcast_to(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    uint64_t target[HG_MAX_DIMS], result[HG_MAX_DIMS];
+    uint32_t n, nresult;
+    hg_status st = rt_json_parse_dims(a->json, "shape", target, &n, HG_MAX_DIMS);
+    if (st != HG_OK)
+        return st;
+    if (tensor_broadcast(t->shape, t->ndim, target, n, result, &nresult) >= 0 || nresult != n ||
+        memcmp(result, target, n * sizeof *target) != 0)
+        return rt_error(HG_ERR_SHAPE,
+                        "cannot broadcast shape %s to %s: aligned at the right, only a "
+                        "dimension of extent 1 or a new leading one may change",
+                        tensor_dims_str(t->shape, t->ndim).text, tensor_dims_str(target, n).text);
+    uint32_t lead = n - t->ndim;
+    for (uint32_t d = 0; d < n; d++) {
+        int same = d >= lead && t->shape[d - lead] == target[d];
+        g->stride[d] = same ? t->stride[d - lead] : 0;
+        g->shape[d] = target[d];
+    }
+    g->ndim = n;
+    return HG_OK;
+}
+
+hg_status hg_tensor_broadcast_to(uint64_t tensor, const char *shape_json, uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_broadcast_to, &(tensor_view_args){.json = shape_json},
+                       out_tensor);
+}
+
+static hg_status geom_unsqueeze(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    hg_status st = tensor_check_dim(t, a->dim, t->ndim + 1);
+    if (st != HG_OK)
+        return st;
+    if (t->ndim == HG_MAX_DIMS)
+        return rt_error(HG_ERR_SHAPE,
+                        "unsqueeze of tensor 0x%016llx (shape %s) would give %u dimensions, at "
+                        "most %u",
+                        (unsigned long long)t->handle, tensor_dims_str(t->shape, t->ndim).text,
+                        t->ndim + 1, HG_MAX_DIMS);
+    /* the stride row-major order would give it (PyTorch's choice); never used to step */
+    uint32_t d = (uint32_t)a->dim;
+    uint64_t stride = 1;
+    if (d < t->ndim && __builtin_mul_overflow(t->shape[d], t->stride[d], &stride))
+        stride = t->stride[d];
+    tensor_geom_insert(g, d, 1, stride);
+    return HG_OK;
+}
+
+hg_status hg_tensor_unsqueeze(uint64_t tensor, uint64_t dim, uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_unsqueeze, &(tensor_view_args){.dim = dim}, out_tensor);
+}
+
+static hg_status geom_squeeze(const rt_tensor *t, const tensor_view_args *a, tensor_geom *g) {
+    hg_status st = tensor_check_dim(t, a->dim, t->ndim);
+    if (st != HG_OK)
+        return st;
+    if (t->shape[a->dim] != 1)
+        return rt_error(HG_ERR_SHAPE,
+                        "squeeze of dimension %llu needs extent 1, shape %s has %llu there",
+                        (unsigned long long)a->dim, tensor_dims_str(t->shape, t->ndim).text,
+                        (unsigned long long)t->shape[a->dim]);
+    tensor_geom_remove(g, (uint32_t)a->dim);
+    return HG_OK;
+}
+
+hg_status hg_tensor_squeeze(uint64_t tensor, uint64_t dim, uint64_t *out_tensor) {
+    return tensor_view(tensor, geom_squeeze, &(tensor_view_args){.dim = dim}, out_tensor);
+}
+
+/* broadcast_shapes (out_json) and is_broadcast_compatible_with (out_flag), shared lock. */
+static hg_status tensor_broadcast_pair(uint64_t a, uint64_t b, char **out_json, uint8_t *out_flag) {
+    rt_tensor *ta = NULL, *tb = NULL;
+    uint64_t shape[HG_MAX_DIMS];
+    uint32_t n;
+    rt_enter(0);
+    hg_status st = out_json == NULL && out_flag == NULL ? tensor_null_out("output pointer")
+                                                        : rt_get_tensor(a, &ta);
+    if (st == HG_OK)
+        st = rt_get_tensor(b, &tb);
+    if (st == HG_OK) {
+        int bad = tensor_broadcast(ta->shape, ta->ndim, tb->shape, tb->ndim, shape, &n);
+        if (out_flag != NULL)
+            *out_flag = bad < 0;
+        else if (bad < 0)
+            st = rt_json_format_dims(shape, n, out_json);
+        else
+            st = rt_error(HG_ERR_SHAPE,
+                          "shapes %s and %s do not broadcast: aligned at the right, extents "
+                          "%llu and %llu differ (dimension %d of the result) and neither is 1",
+                          tensor_dims_str(ta->shape, ta->ndim).text,
+                          tensor_dims_str(tb->shape, tb->ndim).text,
+                          (unsigned long long)ta->shape[(uint32_t)bad + ta->ndim - n],
+                          (unsigned long long)tb->shape[(uint32_t)bad + tb->ndim - n], bad);
+    }
     rt_leave();
     return st;
+}
+
+hg_status hg_tensor_broadcast_shapes(uint64_t a, uint64_t b, char **out_json) {
+    return tensor_broadcast_pair(a, b, out_json, NULL);
+}
+
+hg_status hg_tensor_is_broadcast_compatible_with(uint64_t a, uint64_t b, uint8_t *out_flag) {
+    return tensor_broadcast_pair(a, b, NULL, out_flag);
 }
 
 /* ---- copies ---------------------------------------------------------------------------- */
 /* The view of tensor t's elements. */
-static rt_view tensor_view(const rt_tensor *t) {
+static rt_view tensor_elements(const rt_tensor *t) {
     rt_view v = {.data = t->buf->data + t->offset, .ndim = t->ndim};
     for (uint32_t d = 0; d < t->ndim; d++) {
         v.shape[d] = t->shape[d];
@@ -383,12 +707,11 @@ static hg_status tensor_copy(const rt_tensor *t, rt_buffer **out) {
     if (st != HG_OK)
         return st;
     if (numel > 0) {
-        rt_view src = tensor_view(t), dst = {.data = nb->data, .ndim = t->ndim};
-        uint64_t stride[HG_MAX_DIMS];
-        tensor_row_major(t->shape, t->ndim, stride);
+        rt_view src = tensor_elements(t), dst = {.data = nb->data, .ndim = t->ndim};
+        const tensor_geom g = tensor_geom_row_major(t->shape, t->ndim, 0);
         for (uint32_t d = 0; d < t->ndim; d++) {
             dst.shape[d] = t->shape[d];
-            dst.stride[d] = (int64_t)stride[d];
+            dst.stride[d] = (int64_t)g.stride[d];
         }
         st = rt_grid_exec(canon_grid_form(CANON_OP_buffer_copy), &src, 1, NULL, 0, 0, &dst, -1,
                           "tensor_contiguous");
@@ -404,20 +727,15 @@ static hg_status tensor_copy(const rt_tensor *t, rt_buffer **out) {
 /* A new tensor of the given shape over a row-major copy of t (exclusive lock held). */
 static hg_status tensor_copy_as(const rt_tensor *t, uint32_t ndim, const uint64_t *shape,
                                 uint64_t *out_tensor) {
-    uint64_t stride[HG_MAX_DIMS];
     rt_buffer *nb;
-    rt_tensor *v;
     hg_status st = tensor_copy(t, &nb);
     if (st != HG_OK)
         return st;
-    tensor_row_major(shape, ndim, stride);
-    st = rt_tensor_create(nb, ndim, shape, stride, 0, &v);
-    if (st != HG_OK) {
+    const tensor_geom g = tensor_geom_row_major(shape, ndim, 0);
+    st = tensor_emit(nb, &g, out_tensor);
+    if (st != HG_OK)
         rt_buffer_release(nb);
-        return st;
-    }
-    *out_tensor = v->handle;
-    return HG_OK;
+    return st;
 }
 
 static hg_status tensor_contiguous(uint64_t executor, uint64_t tensor, uint64_t *out_tensor) {
@@ -441,8 +759,8 @@ hg_status hg_tensor_contiguous(uint64_t executor, uint64_t tensor, uint64_t *out
 static hg_status tensor_reshape(uint64_t executor, uint64_t tensor, const char *shape_json,
                                 uint64_t *out_tensor) {
     rt_executor *e;
-    rt_tensor *t, *v;
-    uint64_t shape[HG_MAX_DIMS], stride[HG_MAX_DIMS], numel;
+    rt_tensor *t;
+    uint64_t shape[HG_MAX_DIMS], numel;
     uint32_t ndim;
     if (out_tensor == NULL)
         return tensor_null_out("out_tensor");
@@ -460,11 +778,8 @@ static hg_status tensor_reshape(uint64_t executor, uint64_t tensor, const char *
                         (unsigned long long)numel);
     if (!tensor_contiguous_p(t))
         return tensor_copy_as(t, ndim, shape, out_tensor);
-    tensor_row_major(shape, ndim, stride);
-    st = rt_tensor_create(t->buf, ndim, shape, stride, t->offset, &v);
-    if (st == HG_OK)
-        *out_tensor = v->handle;
-    return st;
+    const tensor_geom g = tensor_geom_row_major(shape, ndim, t->offset);
+    return tensor_emit(t->buf, &g, out_tensor);
 }
 
 hg_status hg_tensor_reshape(uint64_t executor, uint64_t tensor, const char *shape_json,
@@ -477,7 +792,7 @@ hg_status hg_tensor_reshape(uint64_t executor, uint64_t tensor, const char *shap
 
 static hg_status tensor_matmul(uint64_t executor, uint64_t a, uint64_t b, uint64_t *out_tensor) {
     rt_executor *e;
-    rt_tensor *ta, *tb, *tc;
+    rt_tensor *ta, *tb;
     rt_buffer *nb;
     uint64_t numel;
     if (out_tensor == NULL)
@@ -516,15 +831,12 @@ static hg_status tensor_matmul(uint64_t executor, uint64_t a, uint64_t b, uint64
         st = rt_run_op(CANON_OP_gemm_f32, &args, -1, &unused);
     }
     if (st == HG_OK) {
-        const uint64_t stride[2] = {shape[1], 1};
-        st = rt_tensor_create(nb, 2, shape, stride, 0, &tc);
+        const tensor_geom g = tensor_geom_row_major(shape, 2, 0);
+        st = tensor_emit(nb, &g, out_tensor);
     }
-    if (st != HG_OK) {
+    if (st != HG_OK)
         rt_buffer_release(nb);
-        return st;
-    }
-    *out_tensor = tc->handle;
-    return HG_OK;
+    return st;
 }
 
 hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b, uint64_t *out_tensor) {

@@ -1,5 +1,5 @@
 /*
- * tests/test_tensor.c — the 13 hg_tensor_* functions through the public API.
+ * tests/test_tensor.c — the hg_tensor_* functions through the public API.
  *
  * Values are checked against independent references: a double-precision loop over the
  * view's indices (offset + sum idx_d * stride_d) for copies, and a double triple loop for
@@ -622,6 +622,582 @@ static void test_cleanup_and_busy(void **state) {
     FAILS(hg_tensor_contiguous(e, t1, &out), HG_ERR_INVALID_HANDLE, "");
 }
 
+/* ---- views: permute, narrow, slice, view_1d, broadcast_to, unsqueeze, squeeze -------------- */
+
+/* How many tensors view buffer b (>= 1), read from hg_buffer_cleanup's BUSY message. */
+static unsigned views_of(uint64_t b) {
+    unsigned n = 0;
+    hg_status st = hg_buffer_cleanup(b);
+    if (st != HG_ERR_BUSY)
+        fail_msg("buffer_cleanup -> %s, want BUSY", hg_status_string(st));
+    const char *m = strstr(hg_last_error(), "viewed by ");
+    assert_non_null(m);
+    assert_int_equal(sscanf(m, "viewed by %u", &n), 1);
+    return n;
+}
+
+/* Checks that get(t) (tensor_shape or tensor_strides) gives dims d[0..n). */
+static void expect_dims(hg_status (*get)(uint64_t, char **), uint64_t t, const uint64_t *d,
+                        uint32_t n) {
+    char want[200], *s = NULL;
+    dims_json(want, sizeof want, d, n);
+    OK(get(t, &s));
+    char *o = s; /* drop the spaces of ", " (dims_json writes none) */
+    for (const char *c = s; *c; c++)
+        if (*c != ' ')
+            *o++ = *c;
+    *o = '\0';
+    if (strcmp(s, want) != 0)
+        fail_msg("got %s, want %s", s, want);
+    hg_free_string(s);
+}
+
+/* Checks that t has want's shape, strides and offset, views buffer b, and holds want's
+ * elements of `data` (b's contents) under every backend. */
+static void expect_view(uint64_t e, uint64_t t, uint64_t b, const view *want, const float *data) {
+    uint64_t numel = 1;
+    for (uint32_t d = 0; d < want->ndim; d++)
+        numel *= want->shape[d];
+    expect_dims(hg_tensor_shape, t, want->shape, want->ndim);
+    expect_dims(hg_tensor_strides, t, want->stride, want->ndim);
+    assert_int_equal(u32_of(hg_tensor_offset, t), want->offset);
+    assert_int_equal(u32_of(hg_tensor_ndim, t), want->ndim);
+    assert_int_equal(u32_of(hg_tensor_numel, t), numel);
+    assert_int_equal(buffer_of(t), b);
+    double *vals = malloc((numel ? numel : 1) * sizeof *vals);
+    assert_non_null(vals);
+    view_gather(want, data, vals);
+    for (int bk = 0; bk < 2; bk++)
+        if (use_backend(bk))
+            expect_contiguous_values(e, t, vals, numel);
+    free(vals);
+}
+
+/* A new executor *e with a buffer *b of n elements 0, 1, 2, ...; returns those values
+ * (malloc'd). */
+static float *iota_buffer(uint64_t n, uint64_t *e, uint64_t *b) {
+    float *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = (float)i;
+    OK(hg_new_executor(e));
+    *b = make_buffer(*e, n, v);
+    return v;
+}
+
+static void test_permute(void **state) {
+    (void)state;
+    uint64_t e, t, p, pp, s0, z, out = 11;
+    uint64_t b;
+    float *data = iota_buffer(24, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[2, 3, 4]", &t));
+    OK(hg_tensor_permute(t, "[2, 0, 1]", &p));
+    expect_view(e, p, b, &(view){3, {4, 2, 3}, {1, 12, 4}, 0}, data);
+    assert_int_equal(contiguous(p), 0);
+    OK(hg_tensor_permute(p, "[1, 2, 0]", &pp)); /* back to the identity */
+    expect_view(e, pp, b, &(view){3, {2, 3, 4}, {12, 4, 1}, 0}, data);
+    assert_int_equal(contiguous(pp), 1);
+    OK(hg_tensor_cleanup(pp));
+    OK(hg_tensor_permute(t, " [0,1,2] ", &pp));
+    expect_view(e, pp, b, &(view){3, {2, 3, 4}, {12, 4, 1}, 0}, data);
+    OK(hg_tensor_cleanup(pp));
+    /* with an offset, and a zero-size dimension */
+    OK(hg_tensor_select(t, 0, 1, &s0));
+    OK(hg_tensor_permute(s0, "[1, 0]", &pp));
+    expect_view(e, pp, b, &(view){2, {4, 3}, {1, 4}, 12}, data);
+    OK(hg_tensor_cleanup(pp));
+    OK(hg_tensor_from_buffer(b, "[2, 0, 3]", &z));
+    OK(hg_tensor_permute(z, "[1, 2, 0]", &pp));
+    expect_view(e, pp, b, &(view){3, {0, 3, 2}, {3, 1, 3}, 0}, data);
+    OK(hg_tensor_cleanup(pp));
+    /* 0-D: the empty permutation */
+    uint64_t r, sc;
+    OK(hg_tensor_select(s0, 0, 2, &r));
+    OK(hg_tensor_select(r, 0, 3, &sc));
+    OK(hg_tensor_permute(sc, "[]", &pp));
+    expect_view(e, pp, b, &(view){0, {0}, {0}, 23}, data);
+    OK(hg_tensor_cleanup(pp));
+
+    unsigned before = views_of(b);
+    static const struct {
+        const char *dims, *part;
+        hg_status status;
+    } bad[] = {
+        {"[0, 1]", "dims [0, 1] has 2 entries, tensor 0x", HG_ERR_SHAPE},
+        {"[0, 1]", "has 3 dimensions", HG_ERR_SHAPE},
+        {"[0, 1, 2, 0]", "4 entries", HG_ERR_SHAPE},
+        {"[0, 0, 1]", "dims [0, 0, 1] is not a permutation of the 3 dimensions", HG_ERR_SHAPE},
+        {"[0, 0, 1]", "0 appears twice", HG_ERR_SHAPE},
+        {"[0, 3, 1]", "3 is out of range", HG_ERR_SHAPE},
+        {"[0, 9007199254740991, 1]", "9007199254740991 is out of range", HG_ERR_SHAPE},
+        {"[0, 1, 2, 3, 4, 5, 6, 7, 8]", "dims [0, 1, 2, 3, 4, 5, 6, 7, 8] has more than 8 entries",
+         HG_ERR_SHAPE},
+        {"[0, -1, 2]", "found '-1'", HG_ERR_JSON},
+        {"[0, 1.5, 2]", "found '1.5'", HG_ERR_JSON},
+        {"[0, 1, 2", "JSON error in dims", HG_ERR_JSON},
+        {"{}", "expected '['", HG_ERR_JSON},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        FAILS(hg_tensor_permute(t, bad[i].dims, &out), bad[i].status, bad[i].part);
+    FAILS(hg_tensor_permute(sc, "[0]", &out), HG_ERR_SHAPE, "has 0 dimensions");
+    FAILS(hg_tensor_permute(t, NULL, &out), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_permute(t, "[0, 1, 2]", NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_permute(b, "[0]", &out), HG_ERR_INVALID_HANDLE, "not a tensor");
+    FAILS(hg_tensor_permute(0, "[0]", &out), HG_ERR_INVALID_HANDLE, "");
+    assert_int_equal(out, 11);
+    assert_int_equal(views_of(b), before); /* nothing was created */
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_narrow(void **state) {
+    (void)state;
+    uint64_t e, t, n, nn, z, sc, out = 12;
+    uint64_t b;
+    float *data = iota_buffer(20, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[4, 5]", &t));
+    OK(hg_tensor_narrow(t, 1, 1, 3, &n)); /* t[:, 1:4] */
+    expect_view(e, n, b, &(view){2, {4, 3}, {5, 1}, 1}, data);
+    assert_int_equal(contiguous(n), 0);
+    OK(hg_tensor_narrow(n, 0, 2, 2, &nn)); /* then rows 2..3 */
+    expect_view(e, nn, b, &(view){2, {2, 3}, {5, 1}, 11}, data);
+    OK(hg_tensor_cleanup(nn));
+    OK(hg_tensor_narrow(t, 0, 1, 2, &nn)); /* whole rows: contiguous */
+    expect_view(e, nn, b, &(view){2, {2, 5}, {5, 1}, 5}, data);
+    assert_int_equal(contiguous(nn), 1);
+    OK(hg_tensor_cleanup(nn));
+    OK(hg_tensor_narrow(t, 1, 0, 5, &nn)); /* everything */
+    expect_view(e, nn, b, &(view){2, {4, 5}, {5, 1}, 0}, data);
+    OK(hg_tensor_cleanup(nn));
+    /* length 0, even at the end: the offset stays (NumPy's a[s:s]) */
+    OK(hg_tensor_narrow(n, 0, 4, 0, &nn));
+    expect_view(e, nn, b, &(view){2, {0, 3}, {5, 1}, 1}, data);
+    OK(hg_tensor_cleanup(nn));
+    OK(hg_tensor_narrow(t, 1, 2, 0, &nn));
+    expect_view(e, nn, b, &(view){2, {4, 0}, {5, 1}, 0}, data);
+    OK(hg_tensor_cleanup(nn));
+
+    unsigned before = views_of(b);
+    FAILS(hg_tensor_narrow(t, 2, 0, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "dim 2 is out of range for a 2-D tensor (0..1)");
+    FAILS(hg_tensor_narrow(t, 1, 3, 3, &out), HG_ERR_OUT_OF_BOUNDS,
+          "narrow start 3 with length 3 goes past the end of dimension 1 of size 5");
+    FAILS(hg_tensor_narrow(t, 0, 5, 0, &out), HG_ERR_OUT_OF_BOUNDS, "start 5 with length 0");
+    FAILS(hg_tensor_narrow(t, 1, UINT64_MAX, 2, &out), HG_ERR_OUT_OF_BOUNDS,
+          "start 18446744073709551615 with length 2");
+    FAILS(hg_tensor_narrow(t, 1, 1, UINT64_MAX, &out), HG_ERR_OUT_OF_BOUNDS,
+          "length 18446744073709551615");
+    FAILS(hg_tensor_narrow(t, 0, 0, 1, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_narrow(b, 0, 0, 1, &out), HG_ERR_INVALID_HANDLE, "");
+    /* 0-D: no dimension to narrow */
+    uint64_t r;
+    OK(hg_tensor_select(t, 0, 0, &r));
+    OK(hg_tensor_select(r, 0, 0, &sc));
+    FAILS(hg_tensor_narrow(sc, 0, 0, 1, &out), HG_ERR_OUT_OF_BOUNDS, "0-D tensor");
+    /* a tensor without elements cannot move its offset past the buffer */
+    OK(hg_tensor_from_buffer_with_strides(b, "[5, 0]", "[1000, 1]", &z));
+    FAILS(hg_tensor_narrow(z, 0, 4, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "offset 4000 is past the end of buffer");
+    FAILS(hg_tensor_narrow(z, 0, 4, 1, &out), HG_ERR_OUT_OF_BOUNDS, "(20 elements)");
+    OK(hg_tensor_narrow(z, 0, 4, 0, &nn)); /* selects nothing: offset 0 stays */
+    assert_int_equal(u32_of(hg_tensor_offset, nn), 0);
+    OK(hg_tensor_cleanup(nn));
+    assert_int_equal(out, 12);
+    assert_int_equal(views_of(b), before + 3);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_slice(void **state) {
+    (void)state;
+    uint64_t e, v, m, s, ss, out = 13;
+    uint64_t b;
+    float *data = iota_buffer(24, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[10]", &v));
+    OK(hg_tensor_slice(v, 0, 1, -1, 3, &s)); /* v[1::3] */
+    expect_view(e, s, b, &(view){1, {3}, {3}, 1}, data);
+    OK(hg_tensor_slice(s, 0, 1, 3, 2, &ss)); /* then [1:3:2]: element 4 */
+    expect_view(e, ss, b, &(view){1, {1}, {3}, 4}, data);
+    OK(hg_tensor_cleanup(ss));
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 2, 9, 3, &s)); /* 2, 5, 8 */
+    expect_view(e, s, b, &(view){1, {3}, {3}, 2}, data);
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 2, 10, 3, &s)); /* 2, 5, 8 */
+    expect_view(e, s, b, &(view){1, {3}, {3}, 2}, data);
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 0, 10, 1, &s)); /* everything */
+    expect_view(e, s, b, &(view){1, {10}, {1}, 0}, data);
+    assert_int_equal(contiguous(s), 1);
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 9, -1, 100, &s)); /* one element: its stride stays */
+    expect_view(e, s, b, &(view){1, {1}, {1}, 9}, data);
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 0, -1, INT64_MAX, &s));
+    expect_view(e, s, b, &(view){1, {1}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(s));
+    /* empty: start >= end, start at the end; offset and stride stay */
+    OK(hg_tensor_slice(v, 0, 7, 2, 2, &s));
+    expect_view(e, s, b, &(view){1, {0}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(s));
+    OK(hg_tensor_slice(v, 0, 10, -1, 3, &s));
+    expect_view(e, s, b, &(view){1, {0}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(s));
+    /* 2-D: columns 1, 3 of a [4, 6] matrix, then rows 1..3 by 2 */
+    OK(hg_tensor_from_buffer(b, "[4, 6]", &m));
+    OK(hg_tensor_slice(m, 1, 1, 5, 2, &s));
+    expect_view(e, s, b, &(view){2, {4, 2}, {6, 2}, 1}, data);
+    OK(hg_tensor_slice(s, 0, 1, -1, 2, &ss));
+    expect_view(e, ss, b, &(view){2, {2, 2}, {12, 2}, 7}, data);
+    OK(hg_tensor_cleanup(ss));
+    OK(hg_tensor_cleanup(s));
+
+    unsigned before = views_of(b);
+    FAILS(hg_tensor_slice(v, 0, 0, 5, 0, &out), HG_ERR_INVALID_ARGUMENT,
+          "slice step 0: the step must be >= 1");
+    FAILS(hg_tensor_slice(v, 0, 0, 5, -1, &out), HG_ERR_INVALID_ARGUMENT,
+          "slice step -1 is negative: negative steps are not supported");
+    FAILS(hg_tensor_slice(v, 0, 5, 0, INT64_MIN, &out), HG_ERR_INVALID_ARGUMENT,
+          "step -9223372036854775808");
+    FAILS(hg_tensor_slice(v, 0, -1, 5, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "slice start -1 is outside [0, 10] for dimension 0 of size 10");
+    FAILS(hg_tensor_slice(v, 0, 11, -1, 1, &out), HG_ERR_OUT_OF_BOUNDS, "start 11 is outside");
+    FAILS(hg_tensor_slice(v, 0, INT64_MIN, -1, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "start -9223372036854775808");
+    FAILS(hg_tensor_slice(v, 0, 0, 11, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "slice end 11 is outside [0, 10] (or -1, to the end)");
+    FAILS(hg_tensor_slice(v, 0, 0, -2, 1, &out), HG_ERR_OUT_OF_BOUNDS, "end -2 is outside");
+    FAILS(hg_tensor_slice(v, 0, 0, INT64_MAX, 1, &out), HG_ERR_OUT_OF_BOUNDS,
+          "end 9223372036854775807");
+    FAILS(hg_tensor_slice(v, 1, 0, -1, 1, &out), HG_ERR_OUT_OF_BOUNDS, "dim 1 is out of range");
+    FAILS(hg_tensor_slice(v, 0, 0, -1, 1, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_slice(e, 0, 0, -1, 1, &out), HG_ERR_INVALID_HANDLE, "");
+    uint64_t sc, z;
+    OK(hg_tensor_select(v, 0, 3, &sc));
+    FAILS(hg_tensor_slice(sc, 0, 0, -1, 1, &out), HG_ERR_OUT_OF_BOUNDS, "0-D tensor");
+    /* a stride that the step would carry beyond 2^64 (only without elements) */
+    OK(hg_tensor_from_buffer_with_strides(b, "[8192, 0]", "[4503599627370496, 1]", &z));
+    FAILS(hg_tensor_slice(z, 0, 0, -1, 4096, &out), HG_ERR_OUT_OF_BOUNDS,
+          "step 4096 times stride 4503599627370496 of dimension 0 is beyond 2^64");
+    FAILS(hg_tensor_slice(z, 0, 1, -1, 1, &out), HG_ERR_OUT_OF_BOUNDS, "past the end");
+    assert_int_equal(out, 13);
+    assert_int_equal(views_of(b), before + 2);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_view_1d(void **state) {
+    (void)state;
+    uint64_t e, t, f, r, sc, tt, z, w, out = 14;
+    uint64_t b;
+    float *data = iota_buffer(12, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[2, 3, 2]", &t));
+    OK(hg_tensor_view_1d(t, &f));
+    expect_view(e, f, b, &(view){1, {12}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(f));
+    OK(hg_tensor_select(t, 0, 1, &r)); /* contiguous from offset 6 */
+    OK(hg_tensor_view_1d(r, &f));
+    expect_view(e, f, b, &(view){1, {6}, {1}, 6}, data);
+    OK(hg_tensor_cleanup(f));
+    uint64_t r2;
+    OK(hg_tensor_select(r, 0, 2, &r2));
+    OK(hg_tensor_select(r2, 0, 1, &sc)); /* 0-D: element 11 */
+    OK(hg_tensor_view_1d(sc, &f));
+    expect_view(e, f, b, &(view){1, {1}, {1}, 11}, data);
+    OK(hg_tensor_cleanup(f));
+    OK(hg_tensor_from_buffer_with_strides(b, "[1, 3, 1]", "[99, 1, 42]", &w));
+    OK(hg_tensor_view_1d(w, &f));
+    expect_view(e, f, b, &(view){1, {3}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(f));
+    OK(hg_tensor_from_buffer_with_strides(b, "[0, 4]", "[7, 3]", &z));
+    OK(hg_tensor_view_1d(z, &f));
+    expect_view(e, f, b, &(view){1, {0}, {1}, 0}, data);
+    OK(hg_tensor_cleanup(f));
+
+    unsigned before = views_of(b);
+    OK(hg_tensor_permute(t, "[1, 0, 2]", &tt));
+    FAILS(hg_tensor_view_1d(tt, &out), HG_ERR_SHAPE,
+          "tensor_view_1d needs a contiguous tensor; use tensor_contiguous");
+    FAILS(hg_tensor_view_1d(tt, &out), HG_ERR_SHAPE, "shape [3, 2, 2], strides [2, 6, 1]");
+    uint64_t st;
+    OK(hg_tensor_slice(t, 2, 0, -1, 2, &st));
+    FAILS(hg_tensor_view_1d(st, &out), HG_ERR_SHAPE, "contiguous");
+    FAILS(hg_tensor_view_1d(t, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_view_1d(b, &out), HG_ERR_INVALID_HANDLE, "");
+    assert_int_equal(out, 14);
+    assert_int_equal(views_of(b), before + 2);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_broadcast_to(void **state) {
+    (void)state;
+    uint64_t e, row, col, sc, r0, z, one, t, v, vv, out = 15;
+    uint64_t b;
+    float *data = iota_buffer(6, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[3]", &row));
+    OK(hg_tensor_broadcast_to(row, "[2, 3]", &v)); /* a new leading dimension */
+    expect_view(e, v, b, &(view){2, {2, 3}, {0, 1}, 0}, data);
+    assert_int_equal(contiguous(v), 0);
+    OK(hg_tensor_broadcast_to(v, "[4, 2, 3]", &vv)); /* a view of a view */
+    expect_view(e, vv, b, &(view){3, {4, 2, 3}, {0, 0, 1}, 0}, data);
+    OK(hg_tensor_cleanup(vv));
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_from_buffer(b, "[3, 1]", &col)); /* an extent-1 dimension */
+    OK(hg_tensor_broadcast_to(col, "[2, 3, 4]", &v));
+    expect_view(e, v, b, &(view){3, {2, 3, 4}, {0, 1, 0}, 0}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_broadcast_to(col, "[3, 1]", &v)); /* the same shape: the same strides */
+    expect_view(e, v, b, &(view){2, {3, 1}, {1, 1}, 0}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_broadcast_to(col, "[3, 0]", &v)); /* extent 1 to 0 */
+    expect_view(e, v, b, &(view){2, {3, 0}, {1, 0}, 0}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_select(row, 0, 2, &sc)); /* 0-D to anything, keeping its offset */
+    OK(hg_tensor_broadcast_to(sc, "[2, 2]", &v));
+    expect_view(e, v, b, &(view){2, {2, 2}, {0, 0}, 2}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_broadcast_to(sc, "[]", &v));
+    expect_view(e, v, b, &(view){0, {0}, {0}, 2}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    OK(hg_tensor_select(t, 0, 1, &r0)); /* [3] at offset 3 */
+    OK(hg_tensor_broadcast_to(r0, "[2, 1, 3]", &v));
+    expect_view(e, v, b, &(view){3, {2, 1, 3}, {0, 0, 1}, 3}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_from_buffer(b, "[1]", &one));
+    OK(hg_tensor_broadcast_to(one, "[0]", &v));
+    expect_view(e, v, b, &(view){1, {0}, {0}, 0}, data);
+    OK(hg_tensor_cleanup(v));
+    OK(hg_tensor_broadcast_to(one, "[65536, 65535]", &v)); /* 4294901760 elements, no copy */
+    assert_int_equal(u32_of(hg_tensor_numel, v), 4294901760u);
+    OK(hg_tensor_cleanup(v));
+
+    unsigned before = views_of(b);
+    FAILS(hg_tensor_broadcast_to(row, "[4]", &out), HG_ERR_SHAPE,
+          "cannot broadcast shape [3] to [4]: aligned at the right, only a dimension of "
+          "extent 1 or a new leading one may change");
+    FAILS(hg_tensor_broadcast_to(t, "[3]", &out), HG_ERR_SHAPE,
+          "cannot broadcast shape [2, 3] to [3]");
+    FAILS(hg_tensor_broadcast_to(t, "[2, 1]", &out), HG_ERR_SHAPE, "shape [2, 3] to [2, 1]");
+    FAILS(hg_tensor_broadcast_to(row, "[3, 1]", &out), HG_ERR_SHAPE, "shape [3] to [3, 1]");
+    FAILS(hg_tensor_broadcast_to(row, "[]", &out), HG_ERR_SHAPE, "shape [3] to []");
+    FAILS(hg_tensor_broadcast_to(one, "[65536, 65536]", &out), HG_ERR_SHAPE,
+          "4294967296 elements, at most 4294967295");
+    FAILS(hg_tensor_broadcast_to(one, "[1, 1, 1, 1, 1, 1, 1, 1, 1]", &out), HG_ERR_SHAPE,
+          "shape has 9 dimensions, at most 8");
+    FAILS(hg_tensor_broadcast_to(row, "[2, 3", &out), HG_ERR_JSON, "JSON error in shape");
+    FAILS(hg_tensor_broadcast_to(row, "[2, -3]", &out), HG_ERR_JSON, "found '-3'");
+    FAILS(hg_tensor_broadcast_to(row, NULL, &out), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_broadcast_to(row, "[3]", NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_broadcast_to(b, "[3]", &out), HG_ERR_INVALID_HANDLE, "");
+    OK(hg_tensor_from_buffer(b, "[0]", &z));
+    FAILS(hg_tensor_broadcast_to(z, "[2]", &out), HG_ERR_SHAPE, "shape [0] to [2]");
+    assert_int_equal(out, 15);
+    assert_int_equal(views_of(b), before + 1);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+static void test_unsqueeze_squeeze(void **state) {
+    (void)state;
+    uint64_t e, t, u, q, r, sc, out = 16;
+    uint64_t b;
+    float *data = iota_buffer(6, &e, &b);
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t));
+    static const view want[3] = {
+        {3, {1, 2, 3}, {6, 3, 1}, 0}, {3, {2, 1, 3}, {3, 3, 1}, 0}, {3, {2, 3, 1}, {3, 1, 1}, 0}};
+    for (uint64_t d = 0; d <= 2; d++) {
+        OK(hg_tensor_unsqueeze(t, d, &u));
+        expect_view(e, u, b, &want[d], data);
+        assert_int_equal(contiguous(u), 1);
+        OK(hg_tensor_squeeze(u, d, &q)); /* and back */
+        expect_view(e, q, b, &(view){2, {2, 3}, {3, 1}, 0}, data);
+        OK(hg_tensor_cleanup(q));
+        OK(hg_tensor_cleanup(u));
+    }
+    /* transposed: the new dimension takes the stride of the one it precedes times its extent */
+    uint64_t tt;
+    OK(hg_tensor_transpose(t, &tt));
+    OK(hg_tensor_unsqueeze(tt, 1, &u));
+    expect_view(e, u, b, &(view){3, {3, 1, 2}, {1, 6, 3}, 0}, data);
+    OK(hg_tensor_cleanup(u));
+    /* 0-D <-> [1] */
+    OK(hg_tensor_select(t, 1, 2, &r));  /* [2] at offset 2, stride 3 */
+    OK(hg_tensor_select(r, 0, 1, &sc)); /* element 5 */
+    OK(hg_tensor_unsqueeze(sc, 0, &u));
+    expect_view(e, u, b, &(view){1, {1}, {1}, 5}, data);
+    OK(hg_tensor_squeeze(u, 0, &q));
+    expect_view(e, q, b, &(view){0, {0}, {0}, 5}, data);
+    OK(hg_tensor_cleanup(q));
+    OK(hg_tensor_cleanup(u));
+    /* up to HG_MAX_DIMS */
+    uint64_t m = t;
+    for (int i = 2; i < 8; i++) {
+        uint64_t next;
+        OK(hg_tensor_unsqueeze(m, 0, &next));
+        m = next;
+    }
+    assert_int_equal(u32_of(hg_tensor_ndim, m), 8);
+
+    unsigned before = views_of(b);
+    FAILS(hg_tensor_unsqueeze(m, 0, &out), HG_ERR_SHAPE, "would give 9 dimensions, at most 8");
+    FAILS(hg_tensor_unsqueeze(t, 3, &out), HG_ERR_OUT_OF_BOUNDS,
+          "dim 3 is out of range for a 2-D tensor (0..2)");
+    FAILS(hg_tensor_unsqueeze(sc, 1, &out), HG_ERR_OUT_OF_BOUNDS, "0-D tensor (0..0)");
+    FAILS(hg_tensor_unsqueeze(t, 0, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_unsqueeze(b, 0, &out), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_squeeze(t, 1, &out), HG_ERR_SHAPE,
+          "squeeze of dimension 1 needs extent 1, shape [2, 3] has 3 there");
+    FAILS(hg_tensor_squeeze(t, 2, &out), HG_ERR_OUT_OF_BOUNDS,
+          "dim 2 is out of range for a 2-D tensor (0..1)");
+    FAILS(hg_tensor_squeeze(sc, 0, &out), HG_ERR_OUT_OF_BOUNDS,
+          "dim 0 is out of range for a 0-D tensor (it has no dimensions)");
+    FAILS(hg_tensor_squeeze(t, 0, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    FAILS(hg_tensor_squeeze(0, 0, &out), HG_ERR_INVALID_HANDLE, "");
+    assert_int_equal(out, 16);
+    assert_int_equal(views_of(b), before);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+/* broadcast_shapes of shape texts a and b (views of the 0-D tensor `scalar`): want (a JSON
+ * array) or NULL for "do not broadcast". */
+static void expect_broadcast(uint64_t scalar, const char *a, const char *b, const char *want) {
+    uint64_t ta, tb;
+    uint8_t flag = 7;
+    OK(hg_tensor_broadcast_to(scalar, a, &ta));
+    OK(hg_tensor_broadcast_to(scalar, b, &tb));
+    OK(hg_tensor_is_broadcast_compatible_with(ta, tb, &flag));
+    assert_int_equal(flag, want != NULL);
+    OK(hg_tensor_is_broadcast_compatible_with(tb, ta, &flag));
+    assert_int_equal(flag, want != NULL);
+    char *s = (char *)"unchanged";
+    if (want != NULL) {
+        OK(hg_tensor_broadcast_shapes(ta, tb, &s));
+        if (strcmp(s, want) != 0)
+            fail_msg("broadcast_shapes(%s, %s) = %s, want %s", a, b, s, want);
+        hg_free_string(s);
+        OK(hg_tensor_broadcast_shapes(tb, ta, &s));
+        if (strcmp(s, want) != 0)
+            fail_msg("broadcast_shapes(%s, %s) = %s, want %s", b, a, s, want);
+        hg_free_string(s);
+    } else {
+        FAILS(hg_tensor_broadcast_shapes(ta, tb, &s), HG_ERR_SHAPE, "do not broadcast");
+        assert_string_equal(s, "unchanged");
+    }
+    OK(hg_tensor_cleanup(ta));
+    OK(hg_tensor_cleanup(tb));
+}
+
+static void test_broadcast_shapes(void **state) {
+    (void)state;
+    uint64_t e, e2;
+    OK(hg_new_executor(&e));
+    OK(hg_new_executor(&e2));
+    uint64_t b = make_buffer(e, 6, NULL);
+    uint64_t t23, t4, t3, sc, r, other, big1, big2;
+    OK(hg_tensor_from_buffer(b, "[2, 3]", &t23));
+    OK(hg_tensor_from_buffer(b, "[4]", &t4));
+    OK(hg_tensor_from_buffer(b, "[3]", &t3));
+    OK(hg_tensor_select(t3, 0, 0, &sc));
+    expect_broadcast(sc, "[2, 0]", "[0]", "[2, 0]");
+    expect_broadcast(sc, "[4, 1, 3]", "[5, 1]", "[4, 5, 3]");
+    expect_broadcast(sc, "[1, 6]", "[7, 1]", "[7, 6]");
+    expect_broadcast(sc, "[0]", "[1]", "[0]");
+    expect_broadcast(sc, "[2, 1]", "[1, 0]", "[2, 0]");
+    expect_broadcast(sc, "[]", "[3, 1]", "[3, 1]");
+    expect_broadcast(sc, "[]", "[]", "[]");
+    expect_broadcast(sc, "[2, 3]", "[2, 3]", "[2, 3]");
+    expect_broadcast(sc, "[2, 1, 1, 1, 1, 1, 1, 1]", "[3, 1, 1, 1, 1, 1, 2]",
+                     "[2, 3, 1, 1, 1, 1, 1, 2]");
+    expect_broadcast(sc, "[2, 3]", "[4]", NULL);
+    expect_broadcast(sc, "[2, 0]", "[3, 0]", NULL);
+    expect_broadcast(sc, "[0]", "[2]", NULL);
+    expect_broadcast(sc, "[5, 2, 1]", "[3, 1, 1]", NULL);
+
+    char *s = NULL;
+    OK(hg_tensor_broadcast_shapes(t23, t3, &s));
+    assert_string_equal(s, "[2, 3]");
+    hg_free_string(s);
+    OK(hg_tensor_broadcast_shapes(sc, t23, &s)); /* 0-D with anything */
+    assert_string_equal(s, "[2, 3]");
+    hg_free_string(s);
+    OK(hg_tensor_broadcast_shapes(sc, sc, &s));
+    assert_string_equal(s, "[]");
+    hg_free_string(s);
+    OK(hg_tensor_select(t23, 0, 1, &r));
+    uint64_t ob = make_buffer(e2, 3, NULL); /* only shapes count: any executor */
+    OK(hg_tensor_from_buffer(ob, "[1, 3]", &other));
+    OK(hg_tensor_broadcast_shapes(other, t23, &s));
+    assert_string_equal(s, "[2, 3]");
+    hg_free_string(s);
+    /* the shape of more elements than a tensor holds is still a shape */
+    OK(hg_tensor_from_buffer_with_strides(b, "[65536, 1]", "[0, 0]", &big1));
+    OK(hg_tensor_from_buffer_with_strides(b, "[65536]", "[0]", &big2));
+    OK(hg_tensor_broadcast_shapes(big1, big2, &s));
+    assert_string_equal(s, "[65536, 65536]");
+    hg_free_string(s);
+
+    s = (char *)"unchanged";
+    uint8_t flag = 9;
+    FAILS(hg_tensor_broadcast_shapes(t23, t4, &s), HG_ERR_SHAPE,
+          "shapes [2, 3] and [4] do not broadcast: aligned at the right, extents 3 and 4 "
+          "differ (dimension 1 of the result) and neither is 1");
+    FAILS(hg_tensor_broadcast_shapes(t4, t23, &s), HG_ERR_SHAPE, "extents 4 and 3 differ");
+    FAILS(hg_tensor_broadcast_shapes(t23, b, &s), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_broadcast_shapes(0, t23, &s), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_broadcast_shapes(t23, t3, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    assert_string_equal(s, "unchanged");
+    FAILS(hg_tensor_is_broadcast_compatible_with(t23, e, &flag), HG_ERR_INVALID_HANDLE, "");
+    FAILS(hg_tensor_is_broadcast_compatible_with(t23, t3, NULL), HG_ERR_INVALID_ARGUMENT, "NULL");
+    assert_int_equal(flag, 9);
+    OK(hg_tensor_is_broadcast_compatible_with(t23, t4, &flag));
+    assert_int_equal(flag, 0);
+    OK(hg_tensor_is_broadcast_compatible_with(r, t23, &flag));
+    assert_int_equal(flag, 1);
+    OK(hg_executor_cleanup(e2));
+    OK(hg_executor_cleanup(e));
+}
+
+/* Every view keeps its buffer alive (BUSY) on its own, and goes with its executor. */
+static void test_views_keep_buffer(void **state) {
+    (void)state;
+    enum { N_VIEWS = 9 };
+    for (int k = 0; k < N_VIEWS; k++) {
+        uint64_t e, t, v = 0;
+        OK(hg_new_executor(&e));
+        uint64_t b = make_buffer(e, 6, NULL);
+        OK(hg_tensor_from_buffer(b, k == 8 ? "[1, 6]" : "[2, 3]", &t));
+        switch (k) {
+        case 0: OK(hg_tensor_permute(t, "[1, 0]", &v)); break;
+        case 1: OK(hg_tensor_narrow(t, 1, 1, 2, &v)); break;
+        case 2: OK(hg_tensor_slice(t, 1, 0, -1, 2, &v)); break;
+        case 3: OK(hg_tensor_view_1d(t, &v)); break;
+        case 4: OK(hg_tensor_broadcast_to(t, "[4, 2, 3]", &v)); break;
+        case 5: OK(hg_tensor_unsqueeze(t, 1, &v)); break;
+        case 6: OK(hg_tensor_transpose(t, &v)); break;
+        case 7: OK(hg_tensor_select(t, 0, 1, &v)); break;
+        case 8: OK(hg_tensor_squeeze(t, 0, &v)); break;
+        }
+        assert_int_equal(buffer_of(v), b);
+        assert_int_equal(views_of(b), 2);
+        OK(hg_tensor_cleanup(t));
+        FAILS(hg_buffer_cleanup(b), HG_ERR_BUSY, "viewed by 1 tensor");
+        if (k % 2 == 0) { /* the view alone keeps the buffer; freeing it frees the buffer */
+            OK(hg_tensor_cleanup(v));
+            OK(hg_buffer_cleanup(b));
+            OK(hg_executor_cleanup(e));
+        } else { /* the executor frees the view with its buffer */
+            OK(hg_executor_cleanup(e));
+            uint32_t u;
+            FAILS(hg_tensor_ndim(v, &u), HG_ERR_INVALID_HANDLE, "");
+            FAILS(hg_tensor_cleanup(v), HG_ERR_INVALID_HANDLE, "");
+            FAILS(hg_buffer_cleanup(b), HG_ERR_INVALID_HANDLE, "");
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_buffer),
@@ -632,6 +1208,14 @@ int main(void) {
         cmocka_unit_test(test_reshape),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_cleanup_and_busy),
+        cmocka_unit_test(test_permute),
+        cmocka_unit_test(test_narrow),
+        cmocka_unit_test(test_slice),
+        cmocka_unit_test(test_view_1d),
+        cmocka_unit_test(test_broadcast_to),
+        cmocka_unit_test(test_unsqueeze_squeeze),
+        cmocka_unit_test(test_broadcast_shapes),
+        cmocka_unit_test(test_views_keep_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
  *  - Handles are nonzero uint64_t values.  0, a made-up value, a freed handle or a handle of
  *    the wrong kind gives HG_ERR_INVALID_HANDLE.  Handles are never reused.
  *  - Integer arguments are uint64_t so that nothing is silently truncated; a value beyond
- *    what the API can represent gives an error naming it.
+ *    what the API can represent gives an error naming it.  Positions that may be negative
+ *    (hg_tensor_slice's start, end and step) are int64_t.
  *  - Strings passed in are borrowed (read during the call only).  Strings returned through
  *    `char **` are owned by the caller and freed with hg_free_string().  Strings returned
  *    through `const char **` are static and must not be freed.
@@ -221,7 +222,9 @@ HG_API hg_status hg_matvec_f32(uint64_t executor, uint64_t a, uint64_t x, uint64
 
 /* ---- tensors (views: buffer, shape, strides, offset; all in elements) ---------------
  * A tensor keeps its buffer alive: hg_buffer_cleanup gives BUSY while tensors view it.
- * Shapes and strides are JSON arrays of non-negative integers, at most HG_MAX_DIMS long. */
+ * Shapes and strides are JSON arrays of non-negative integers, at most HG_MAX_DIMS long.
+ * Every tensor keeps: ndim <= HG_MAX_DIMS, numel <= UINT32_MAX, offset <= buffer length,
+ * every reachable element inside its buffer; a view that would break them is refused. */
 
 /* Row-major view of the buffer's first numel elements; ndim >= 1.  Errors:
  * INVALID_HANDLE; JSON (not an array of non-negative integers); SHAPE (ndim 0 or >
@@ -261,6 +264,66 @@ HG_API hg_status hg_tensor_select(uint64_t tensor, uint64_t dim, uint64_t index,
  * Errors: INVALID_HANDLE, SHAPE (not 2-D, or inner dimensions differ: both shapes named). */
 HG_API hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b,
                                   uint64_t *out_tensor);
+
+/* Views (the original Hologram's): each makes a new tensor over the same buffer with no copy
+ * (borrowing the input tensor, which stays valid and unchanged).  The view counts as one more
+ * tensor viewing the buffer: hg_buffer_cleanup gives BUSY until hg_tensor_cleanup of the view
+ * (or hg_executor_cleanup, which frees it with the buffer).  Zero-size dimensions are allowed.
+ * A narrow or slice that selects nothing along its dimension keeps the tensor's offset and
+ * stride there (NumPy's a[s:s]).  Every function gives INVALID_HANDLE for a bad tensor,
+ * INVALID_ARGUMENT for a NULL out-parameter, and OUT_OF_BOUNDS for a view whose offset
+ * would pass the end of the buffer (possible only for a tensor without elements, whose
+ * strides may be anything); *out_tensor is written only on HG_OK. */
+
+/* Dimensions reordered: view dimension i is the tensor's dims[i] (np.transpose(t, dims));
+ * `dims_json` (borrowed) is a permutation of 0..ndim-1 ("[]" for a 0-D tensor).
+ * Errors: JSON (not an array of non-negative integers); SHAPE (a length other than ndim, a
+ * repeated or out-of-range entry: the dims and the tensor's ndim named). */
+HG_API hg_status hg_tensor_permute(uint64_t tensor, const char *dims_json,
+                                   uint64_t *out_tensor);
+/* Dimension `dim` becomes [start, start + length): offset += start * stride[dim] when
+ * length > 0 (t[s:s+n]).
+ * Errors: OUT_OF_BOUNDS (dim >= ndim, so always for a 0-D tensor; start + length >
+ * shape[dim], computed without overflow). */
+HG_API hg_status hg_tensor_narrow(uint64_t tensor, uint64_t dim, uint64_t start,
+                                  uint64_t length, uint64_t *out_tensor);
+/* Dimension `dim` keeps elements start, start + step, ... below end (t[start:end:step]);
+ * end = -1 means the end of the dimension (shape[dim]), not "all but the last" as in Python.
+ * start >= end gives an empty dimension.  stride[dim] *= step (kept when 0 or 1 elements
+ * remain).  Errors: INVALID_ARGUMENT (step 0; a negative step: negative steps are not
+ * supported, strides are non-negative here); OUT_OF_BOUNDS (dim >= ndim; start outside
+ * [0, shape[dim]]; end outside [0, shape[dim]] and not -1: refused, never clamped;
+ * step * stride[dim] beyond 2^64, possible only without elements). */
+HG_API hg_status hg_tensor_slice(uint64_t tensor, uint64_t dim, int64_t start, int64_t end,
+                                 int64_t step, uint64_t *out_tensor);
+/* A 1-D view of all numel elements in row-major order (t.reshape(-1) without a copy; a 0-D
+ * tensor gives shape [1]).  Errors: SHAPE when the tensor is not row-major contiguous
+ * (make it so with hg_tensor_contiguous). */
+HG_API hg_status hg_tensor_view_1d(uint64_t tensor, uint64_t *out_tensor);
+/* A view of shape `shape_json` (borrowed) by NumPy's rules (np.broadcast_to): shapes aligned
+ * at the right; a new leading dimension, or an extent-1 dimension given another extent, gets
+ * stride 0; every other extent must be equal.  Errors: JSON; SHAPE (the shapes do not
+ * broadcast that way: both named; more than HG_MAX_DIMS dimensions; more than UINT32_MAX
+ * elements). */
+HG_API hg_status hg_tensor_broadcast_to(uint64_t tensor, const char *shape_json,
+                                        uint64_t *out_tensor);
+/* A new extent-1 dimension at position dim (0..ndim; np.expand_dims), with stride
+ * shape[dim] * stride[dim] (1 at the end; it never reaches an element).  Errors: OUT_OF_BOUNDS (dim > ndim); SHAPE when
+ * the tensor already has HG_MAX_DIMS dimensions. */
+HG_API hg_status hg_tensor_unsqueeze(uint64_t tensor, uint64_t dim, uint64_t *out_tensor);
+/* Dimension dim removed (np.squeeze(t, dim)); a 1-D [1] tensor gives a 0-D one.
+ * Errors: OUT_OF_BOUNDS (dim >= ndim); SHAPE (shape[dim] is not 1). */
+HG_API hg_status hg_tensor_squeeze(uint64_t tensor, uint64_t dim, uint64_t *out_tensor);
+/* The broadcast shape of the two tensors' shapes as a JSON array (np.broadcast_shapes:
+ * aligned at the right, a missing or extent-1 dimension takes the other's extent); free with
+ * hg_free_string().  Only shapes are compared: the tensors may belong to different
+ * executors, and the result may hold more elements than one tensor can.  Errors:
+ * INVALID_HANDLE; SHAPE when the shapes do not broadcast (both named); NO_MEMORY. */
+HG_API hg_status hg_tensor_broadcast_shapes(uint64_t a, uint64_t b, char **out_json);
+/* *out_flag = 1 when hg_tensor_broadcast_shapes(a, b) would succeed, else 0 (incompatible
+ * shapes are not an error).  Errors: INVALID_HANDLE. */
+HG_API hg_status hg_tensor_is_broadcast_compatible_with(uint64_t a, uint64_t b,
+                                                        uint8_t *out_flag);
 /* Frees the view (never its buffer).  Errors: INVALID_HANDLE (also when already freed). */
 HG_API hg_status hg_tensor_cleanup(uint64_t tensor);
 

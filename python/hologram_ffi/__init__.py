@@ -14,10 +14,11 @@ the exception class of its name (errors.py) with hg_last_error()'s message.
 
 Arguments: integers (handles, lengths, indices) must be ints or objects with __index__
 (NumPy integers); a negative or too large value raises InvalidArgumentError and a
-non-integer (float, str, None) raises TypeError, both before any C call.  bool is an int
-subclass and is accepted as 0/1 (rejecting it would cost every call a type check).
-Float parameters (value, scalar, min_val, max_val) take int or float.  JSON parameters
-take str.
+non-integer (float, str, None) raises TypeError, both before any C call.  Signed positions
+(int64_t in C: tensor_slice's start, end, step) take any int in [-2**63, 2**63), the
+same way.  bool is an int subclass and is accepted as 0/1 (rejecting it would cost every
+call a type check).  Float parameters (value, scalar, min_val, max_val) take int or float.
+JSON parameters take str.
 """
 import inspect
 import re
@@ -34,7 +35,7 @@ from ._core import (_ERROR_CLASSES, _HEADER_VERSION, _INVALID_ARGUMENT, _STATUS_
 
 _PROTOTYPE = re.compile(r"^(.*?)\b(hg_\w+)\((.*)\)$")
 _PARAM = re.compile(r"^(.*?)\s*\b(\w+)$")
-_INPUT_KINDS = {"uint64_t": "int", "float": "float", "const char *": "str"}
+_INPUT_KINDS = {"uint64_t": "int", "int64_t": "int64", "float": "float", "const char *": "str"}
 # out-parameter C type -> expression reading it (o: the cdata); "owned" frees a char *.
 _OUTPUT_READERS = {
     "uint64_t *": "{o}[0]", "uint32_t *": "{o}[0]", "uint8_t *": "{o}[0]",
@@ -254,8 +255,9 @@ class Executor:
     through it and then the executor.  Methods are the flat functions that take an
     executor (given implicitly: ex.vector_add_f32(a, b, c, n)), with the `executor_`
     prefix dropped (ex.allocate_buffer(n)), plus the tensor constructors that take none
-    (ex.tensor_from_buffer(b, shape_json), tensor_transpose, tensor_select); handles they
-    return are recorded and freed by close()."""
+    (ex.tensor_from_buffer(b, shape_json), tensor_transpose, tensor_select and the views:
+    tensor_permute, tensor_narrow, tensor_slice, ...); handles they return are recorded and
+    freed by close()."""
 
     def __init__(self):
         self.handle = new_executor()

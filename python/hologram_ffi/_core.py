@@ -44,6 +44,7 @@ _ERROR_CLASSES = {value: errors.STATUS_CLASSES.get(name, HologramError)
                   for value, name in _STATUS_NAMES.items()}
 _INVALID_ARGUMENT = _STATUS_VALUES["HG_ERR_INVALID_ARGUMENT"]
 _U64_MAX = 2 ** 64 - 1
+_I64_MIN, _I64_MAX = -2 ** 63, 2 ** 63 - 1
 
 
 def _error(status):
@@ -63,19 +64,23 @@ def _check(status):
 def _coerce(fname, spec, values):
     """Validates arguments that cffi refused (slow path only): returns them converted
     (ints via __index__, floats via __float__) or raises TypeError / InvalidArgumentError
-    naming the argument."""
+    naming the argument.  Kinds: "int" (uint64_t), "int64" (int64_t), "float", "str"."""
     converted = []
     for (name, kind), value in zip(spec, values):
-        if kind == "int":
+        if kind in ("int", "int64"):
             try:
                 value = operator.index(value)
             except TypeError:
                 raise TypeError(f"{fname}(): {name} must be an integer, not "
                                 f"{type(value).__name__}") from None
-            if value < 0:
+            if kind == "int64" and not _I64_MIN <= value <= _I64_MAX:
+                raise InvalidArgumentError(
+                    f"{fname}(): {name} = {value} is outside [-2**63, 2**63)",
+                    _INVALID_ARGUMENT)
+            if kind == "int" and value < 0:
                 raise InvalidArgumentError(
                     f"{fname}(): {name} = {value} is negative", _INVALID_ARGUMENT)
-            if value > _U64_MAX:
+            if kind == "int" and value > _U64_MAX:
                 raise InvalidArgumentError(
                     f"{fname}(): {name} = {value} exceeds 2**64-1", _INVALID_ARGUMENT)
         elif kind == "float":
