@@ -7,6 +7,7 @@
  *   hg_expr_run / hg_expr_run_raw: rt_enter(shared) → the expression (and executor and
  *     buffers) → rt_expr_exec: counts, lengths, aliasing, n rules → canon_args →
  *     rt_exec(form) → the scalar to *out_result (and output[0]) → rt_leave
+ *   N-d operands (hg_expr_run_arrays, hg_tensor_evaluate): runtime/compute.c
  *
  * Parsing and rewriting happen before the lock is taken; the expression object is never
  * modified after registration, so any number of threads may run it at once.
@@ -178,6 +179,10 @@ static hg_status rt_expr_exec(const rt_expr *x, float *const *inputs, uint64_t n
     if (n_params && !params)
         return rt_error(HG_ERR_INVALID_ARGUMENT, "expression 0x%016llx: params is NULL",
                         (unsigned long long)x->handle);
+    if (e->has_axis && e->axis != 0 && e->axis != -1)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "expression 0x%016llx: axis %d is out of "
+                        "range for 1 dimension (N-d operands: hg_expr_run_arrays, "
+                        "hg_tensor_evaluate)", (unsigned long long)x->handle, e->axis);
     for (uint32_t i = 0; i < e->n_arrays; i++) {
         if (!inputs[i] && n > 0)
             return rt_error(HG_ERR_INVALID_ARGUMENT, "array '%s' (input %u) is NULL",

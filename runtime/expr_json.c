@@ -94,6 +94,51 @@ hg_status rt_json_names(const char *text, char ***out_names, uint32_t *out_n) {
     return st;
 }
 
+/* ---- axes ------------------------------------------------------------------------------- */
+
+/* Axis `item` of a JSON axes document into bit (axis mod ndim) of *mask; `what` names the
+ * call.  Errors: JSON (not an integer), INVALID_ARGUMENT (out of range, repeated). */
+static hg_status rt_axis_of(const cJSON *item, uint32_t ndim, uint32_t *mask, const char *what) {
+    if (!cJSON_IsNumber(item) || item->valuedouble != floor(item->valuedouble) ||
+        fabs(item->valuedouble) > 1e15)
+        return rt_error(HG_ERR_JSON, "%s: an axis must be an integer", what);
+    const double v = item->valuedouble;
+    if (v < -(double)ndim || v >= (double)ndim)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: axis %.0f is out of range for %u "
+                        "dimension%s (-%u..%d)", what, v, ndim, ndim == 1 ? "" : "s", ndim,
+                        (int)ndim - 1);
+    const uint32_t axis = (uint32_t)(v < 0 ? v + ndim : v);
+    if (*mask >> axis & 1)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: axis %.0f is named twice", what, v);
+    *mask |= 1u << axis;
+    return HG_OK;
+}
+
+hg_status rt_json_axes(const char *text, uint32_t ndim, uint32_t *out_mask, int *out_given,
+                       const char *what) {
+    *out_given = text && *text;
+    *out_mask = 0;
+    if (!*out_given)
+        return HG_OK;
+    hg_status st = HG_OK;
+    cJSON *doc = rt_cjson_parse(text, what, &st);
+    if (!doc)
+        return st;
+    uint32_t mask = 0;
+    if (cJSON_IsNull(doc)) {
+        mask = ndim ? (uint32_t)((1ull << ndim) - 1) : 0;
+    } else if (cJSON_IsArray(doc)) {
+        for (const cJSON *it = doc->child; it && st == HG_OK; it = it->next)
+            st = rt_axis_of(it, ndim, &mask, what);
+    } else {
+        st = rt_axis_of(doc, ndim, &mask, what);
+    }
+    cJSON_Delete(doc);
+    if (st == HG_OK)
+        *out_mask = mask;
+    return st;
+}
+
 /* ---- program documents → forms ----------------------------------------------------------- */
 
 /* The non-negative integer of `item` below `limit` into *out; 0, or -1 (not one). */
@@ -394,7 +439,9 @@ hg_status rt_json_variables(const rt_expr *x, char **out_text) {
                 rt_add_names(doc, "scalars", e->names + e->n_arrays, e->n_scalars) ||
                 !cJSON_AddStringToObject(doc, "kind", e->kind) ||
                 !cJSON_AddBoolToObject(doc, "output", e->has_output) ||
-                !cJSON_AddBoolToObject(doc, "result", e->has_result))) {
+                !cJSON_AddBoolToObject(doc, "result", e->has_result) ||
+                !cJSON_AddItemToObject(doc, "axis", e->has_axis ? cJSON_CreateNumber(e->axis)
+                                                                : cJSON_CreateNull()))) {
         cJSON_Delete(doc);
         doc = NULL;
     }
@@ -428,4 +475,22 @@ hg_status rt_json_describe(const rt_expr *x, char **out_text) {
         doc = NULL;
     }
     return rt_print_doc(doc, out_text, "expr_describe");
+}
+
+hg_status rt_json_op(const canon_op_info *info, char **out_text) {
+    static const char *const family[] = {
+        [CANON_FAM_MAP] = "map", [CANON_FAM_REDUCE] = "reduce", [CANON_FAM_LOSS] = "loss",
+        [CANON_FAM_SOFTMAX] = "softmax", [CANON_FAM_CONTRACT] = "contract"};
+    cJSON *doc = cJSON_CreateObject();
+    if (doc && (!cJSON_AddStringToObject(doc, "name", info->name) ||
+                !cJSON_AddStringToObject(doc, "family", family[info->family]) ||
+                !cJSON_AddNumberToObject(doc, "arrays", info->n_in) ||
+                !cJSON_AddNumberToObject(doc, "scalars", info->n_par) ||
+                !cJSON_AddStringToObject(doc, "reduce", canon_reduce_name(info->reduce)) ||
+                !cJSON_AddNumberToObject(doc, "min_n", info->min_n) ||
+                !cJSON_AddStringToObject(doc, "math", info->math))) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+    return rt_print_doc(doc, out_text, "op_describe");
 }

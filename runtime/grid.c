@@ -29,9 +29,7 @@ static rt_shape_text rt_shape_str(const uint64_t *shape, uint32_t n) {
     return t;
 }
 
-/* The broadcast of `n` views' shapes (NumPy's rules: aligned at the right, an extent 1 or
- * a missing dimension stretches) into shape[0..*ndim). */
-static hg_status rt_broadcast(const rt_view *v, uint32_t n, uint64_t *shape, uint32_t *ndim,
+hg_status rt_broadcast(const rt_view *v, uint32_t n, uint64_t *shape, uint32_t *ndim,
                               const char *what) {
     uint32_t nd = 0, setter[CANON_MAX_DIMS];
     for (uint32_t i = 0; i < n; i++)
@@ -69,16 +67,23 @@ static void rt_strides_over(const rt_view *v, const uint64_t *shape, uint32_t nd
     }
 }
 
-/* The largest element offset of view v over its own shape (0 for no element). */
-static int64_t rt_reach(const rt_view *v) {
-    int64_t r = 0;
+/* The lowest and highest element offsets of view v over its own shape (0 and 0 for no
+ * element). */
+static void rt_reach(const rt_view *v, int64_t *lo, int64_t *hi) {
+    *lo = *hi = 0;
+    for (uint32_t d = 0; d < v->ndim; d++)
+        if (v->shape[d] == 0) {
+            *lo = *hi = 0;
+            return;
+        }
     for (uint32_t d = 0; d < v->ndim; d++) {
-        if (v->shape[d] == 0)
-            return 0;
-        r += (int64_t)(v->shape[d] - 1) * v->stride[d];
+        const int64_t span = (int64_t)(v->shape[d] - 1) * v->stride[d];
+        *(span < 0 ? lo : hi) += span;
     }
-    return r;
 }
+
+/* |x| of a stride. */
+static int64_t rt_abs(int64_t x) { return x < 0 ? -x : x; }
 
 /* 1 when no two indexes of v (over its shape) name the same element. */
 static int rt_distinct(const rt_view *v) {
@@ -89,17 +94,18 @@ static int rt_distinct(const rt_view *v) {
         if (v->shape[d] > 1)
             order[n++] = d;
     }
-    for (uint32_t i = 1; i < n; i++) /* by stride, ascending */
-        for (uint32_t j = i; j > 0 && v->stride[order[j]] < v->stride[order[j - 1]]; j--) {
+    for (uint32_t i = 1; i < n; i++) /* by |stride|, ascending */
+        for (uint32_t j = i; j > 0 && rt_abs(v->stride[order[j]]) < rt_abs(v->stride[order[j - 1]]);
+             j--) {
             uint32_t t = order[j];
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
     int64_t span = 1; /* elements covered by the dimensions so far */
     for (uint32_t i = 0; i < n; i++) {
-        if (v->stride[order[i]] < span)
+        if (rt_abs(v->stride[order[i]]) < span)
             return 0;
-        span = v->stride[order[i]] * (int64_t)v->shape[order[i]];
+        span = rt_abs(v->stride[order[i]]) * (int64_t)v->shape[order[i]];
     }
     return 1;
 }
@@ -131,7 +137,7 @@ static void rt_plan_move(rt_plan *pl, uint32_t from, uint32_t to) {
 }
 
 /* Normalizes pl (see the top): drops extent-1 dimensions, puts the kept ones first in
- * descending order of slot `key_kept`'s strides and the row's after them in descending
+ * descending order of slot `key_kept`'s |strides| and the row's after them in descending
  * order of slot `key_elem`'s, merges neighbours of one group that are one run in every
  * slot.  Leaves at least one dimension.  Returns the number of kept dimensions. */
 static uint32_t rt_grid_plan(rt_plan *pl, uint32_t key_kept, uint32_t key_elem) {
@@ -150,7 +156,8 @@ static uint32_t rt_grid_plan(rt_plan *pl, uint32_t key_kept, uint32_t key_elem) 
         for (; j > 0; j--) {
             const uint32_t a = j - 1, key = pl->elem[j] ? key_elem : key_kept;
             if (pl->elem[a] < pl->elem[j] ||
-                (pl->elem[a] == pl->elem[j] && pl->stride[key][a] >= pl->stride[key][j]))
+                (pl->elem[a] == pl->elem[j] &&
+                 rt_abs(pl->stride[key][a]) >= rt_abs(pl->stride[key][j])))
                 break;
         }
         rt_plan_move(pl, i, j);
@@ -188,11 +195,14 @@ static uint32_t rt_grid_plan(rt_plan *pl, uint32_t key_kept, uint32_t key_elem) 
 
 /* 1 when views a and b name the same elements index for index over S (strides given
  * over S), i.e. an in-place operation; 0 when they are apart; -1 when they partly overlap. */
-static int rt_overlap(const float *a, int64_t a_reach, const float *b, int64_t b_reach,
-                      const int64_t *sa, const int64_t *sb, const uint64_t *shape, uint32_t nd) {
-    if (a + a_reach < b || b + b_reach < a)
+static int rt_overlap(const rt_view *a, const rt_view *b, const int64_t *sa, const int64_t *sb,
+                      const uint64_t *shape, uint32_t nd) {
+    int64_t alo, ahi, blo, bhi;
+    rt_reach(a, &alo, &ahi);
+    rt_reach(b, &blo, &bhi);
+    if (a->data + ahi < b->data + blo || b->data + bhi < a->data + alo)
         return 0;
-    if (a != b)
+    if (a->data != b->data)
         return -1;
     for (uint32_t d = 0; d < nd; d++)
         if (shape[d] > 1 && sa[d] != sb[d])
@@ -260,14 +270,22 @@ hg_status rt_grid_exec(const canon_program *p, const rt_view *in, uint32_t n_in,
     if (stores || result) {
         const int64_t *so = stores ? pl.stride[n_in] : pl.stride[n_all];
         for (uint32_t k = 0; k < n_in; k++) {
-            int ov = rt_overlap(out->data, rt_reach(out), in[k].data, rt_reach(&in[k]), so,
-                                pl.stride[k], pl.shape, pl.nd);
+            int ov = rt_overlap(out, &in[k], so, pl.stride[k], pl.shape, pl.nd);
             if (ov < 0 || (ov > 0 && result))
                 return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: the output overlaps input %u "
                                 "without being the same elements (write to another array)",
                                 what, k + 1);
         }
     }
+    uint64_t rows = 1, elems = 1;
+    for (uint32_t d = 0; d < pl.nd; d++)
+        *(pl.elem[d] ? &elems : &rows) *= pl.shape[d];
+    for (uint32_t s = 0; rows > 0 && elems == 0 && s < p->n_stages; s++)
+        if (p->stages[s].reduce == CANON_RED_MIN || p->stages[s].reduce == CANON_RED_MAX)
+            return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: %s over no elements (the reduced "
+                            "axes of %s have extent 0) has no value", what,
+                            p->stages[s].reduce == CANON_RED_MIN ? "min" : "max",
+                            rt_shape_str(pl.shape, pl.nd).text);
     /* a map: every dimension kept, then the innermost one a row's elements */
     const int map = !result && !axes;
     uint32_t outer = rt_grid_plan(&pl, stores ? n_in : n_all, 0);

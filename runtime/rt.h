@@ -122,7 +122,7 @@ void rt_expr_release(rt_expr *x);
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result);
 /* An N-d strided operand: the element at index 0 and, per dimension, extent and stride
- * (in elements, >= 0; 0 broadcasts). */
+ * (in elements, any sign; 0 broadcasts). */
 typedef struct {
     float *data;
     uint32_t ndim;
@@ -130,6 +130,11 @@ typedef struct {
     int64_t stride[CANON_MAX_DIMS];
 } rt_view;
 
+/* The broadcast of n views' shapes by NumPy's rules (aligned at the right, an extent 1 or
+ * a missing dimension stretches) into shape[0..*ndim).  Errors: SHAPE naming both shapes
+ * and the dimension. */
+hg_status rt_broadcast(const rt_view *v, uint32_t n, uint64_t *shape, uint32_t *ndim,
+                       const char *what);
 /* Runs GRID program p (canon_grid_twin of a RANGE form: slots 0..n_in-1 its inputs, slot
  * n_in its output when it stores) on views (runtime/grid.c): the inputs broadcast with a
  * storing program's output by NumPy's rules to the index space S; `axes` (a bit per
@@ -137,11 +142,53 @@ typedef struct {
  * axes).  `out` is the stored array (shape S) or, for a program with a result, the array
  * of per-row results (S without the axes, or with extent 1 on them: keepdims).  Checks
  * counts, shapes, that out names distinct elements and does not partly overlap an input
- * (in place is allowed for a stored output), then runs rt_exec.  `what` names the call
+ * (in place is allowed for a stored output), that a min/max has elements in every row,
+ * then runs rt_exec.  `what` names the call
  * in messages.  Errors: SHAPE, INVALID_ARGUMENT, and rt_exec's. */
 hg_status rt_grid_exec(const canon_program *p, const rt_view *in, uint32_t n_in,
                        const float *params, uint32_t n_params, uint32_t axes,
                        const rt_view *out, int bclass, const char *what);
+
+/* ---- N-d compute (runtime/compute.c) ---------------------------------------------------
+ * What an N-d call runs: a GRID program with its counts, whether it yields a scalar per
+ * row, the axes it reduces (or normalizes, softmax) when the call names none, an
+ * expression's own axis=k, and `what` for messages. */
+typedef enum { RT_AXES_NONE, RT_AXES_ALL, RT_AXES_LAST } rt_axes_default;
+typedef struct {
+    const canon_program *p;
+    uint32_t n_in, n_params;
+    int result;
+    rt_axes_default dflt;
+    int has_axis;
+    int32_t axis;
+    uint64_t reread; /* rt_expr.reread */
+    char what[96];
+} rt_task;
+
+/* The task of an expression (its GRID twin), of op `name` of ops.def (no contraction, at
+ * least one array), of reduction kind "sum" | "mean" | "min" | "max".  Errors:
+ * INVALID_ARGUMENT naming what is unknown or unsupported; NO_MEMORY. */
+hg_status rt_task_expr(const rt_expr *x, rt_task *t);
+/* The row of ops.def named `name`, or NULL. */
+const canon_op_info *rt_op_named(const char *name);
+hg_status rt_task_op(const char *name, rt_task *t);
+hg_status rt_task_reduce(const char *kind, rt_task *t);
+/* INVALID_ARGUMENT unless the call passes t's counts of arrays and scalars, with non-NULL
+ * lists where they are not empty. */
+hg_status rt_task_counts(const rt_task *t, uint64_t n_in, const void *inputs, uint64_t n_params,
+                         const float *params);
+/* The axes mask of t at rank ndim (the broadcast inputs'): axes_json (rt_json_axes), else
+ * the expression's axis, else t's default.  Errors: a map given axes, an expression's axis
+ * and axes_json both, an axis out of range; rt_json_axes's. */
+hg_status rt_task_axes(const rt_task *t, const char *axes_json, uint32_t ndim, uint32_t *mask);
+/* The shape of t's output for inputs in[0..t->n_in): their broadcast, without the axes
+ * for a result (extent 1 there with keepdims).  Errors: SHAPE (no broadcast). */
+hg_status rt_task_shape(const rt_task *t, const rt_view *in, uint32_t axes, int keepdims,
+                        uint64_t *shape, uint32_t *ndim);
+/* Runs t on views (rt_grid_exec), refusing an output that is an input a later stage
+ * rereads. */
+hg_status rt_task_run(const rt_task *t, const rt_view *in, const float *params, uint32_t axes,
+                      const rt_view *out);
 
 /* Runs op `op` with slots bound to buffers already validated by the caller. */
 hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *result);
@@ -202,9 +249,17 @@ hg_status rt_json_format_dims(const uint64_t *dims, uint32_t n, char **out_text)
  * array malloc'd; NULL and 0 for NULL, "" or []).  JSON: malformed text or an element
  * that is not a string; NO_MEMORY. */
 hg_status rt_json_names(const char *text, char ***out_names, uint32_t *out_n);
+/* Axes of an N-d call (rank ndim) into a bit mask: `text` is NULL or "" (*out_given = 0,
+ * mask 0), "null" (every axis), an integer or a JSON array of integers, each in
+ * [-ndim, ndim) (negative counts from the last).  JSON: malformed, not integers;
+ * INVALID_ARGUMENT: out of range or named twice (the message names the axis). */
+hg_status rt_json_axes(const char *text, uint32_t ndim, uint32_t *out_mask, int *out_given,
+                       const char *what);
 /* A program document (see hg_expr_compile) into a checked expression.  JSON: malformed
  * JSON; EXPRESSION: a document that is not a valid program; NO_MEMORY. */
 hg_status rt_json_program(const char *text, canon_expr **out);
+/* The document of hg_op_describe for one op, as a new malloc'd string. */
+hg_status rt_json_op(const canon_op_info *info, char **out_text);
 /* The documents of hg_expr_variables and hg_expr_describe, as new malloc'd strings. */
 hg_status rt_json_variables(const rt_expr *x, char **out_text);
 hg_status rt_json_describe(const rt_expr *x, char **out_text);

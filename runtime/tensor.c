@@ -860,3 +860,124 @@ hg_status hg_tensor_cleanup(uint64_t tensor) {
     rt_leave();
     return st;
 }
+
+/* ---- N-d compute (runtime/compute.c's tasks on tensors) ------------------------------------ */
+
+/* Task t on tensors of `executor` over axes_json: into tensor `into` when it is not 0,
+ * else into a new row-major tensor (*out_tensor) over a new buffer.  The caller holds the
+ * lock (exclusive when a tensor is made). */
+static hg_status tensor_compute(uint64_t executor, const rt_task *t, const uint64_t *tensors,
+                                uint64_t n_tensors, const float *params, uint64_t n_params,
+                                const char *axes_json, int keepdims, uint64_t into,
+                                uint64_t *out_tensor) {
+    if (!into && !out_tensor)
+        return tensor_null_out("out_tensor");
+    hg_status st = rt_task_counts(t, n_tensors, tensors, n_params, params);
+    rt_executor *e = NULL;
+    rt_view in[CANON_MAX_INPUTS];
+    uint32_t nd = 0, axes = 0;
+    for (uint32_t i = 0; st == HG_OK && i < t->n_in; i++) {
+        rt_tensor *ti;
+        st = tensor_get_owned(executor, tensors[i], &e, &ti);
+        if (st == HG_OK) {
+            in[i] = tensor_elements(ti);
+            nd = ti->ndim > nd ? ti->ndim : nd;
+        }
+    }
+    if (st == HG_OK)
+        st = rt_task_axes(t, axes_json, nd, &axes);
+    if (st != HG_OK)
+        return st;
+    if (into) {
+        rt_tensor *to;
+        st = tensor_get_owned(executor, into, &e, &to);
+        if (st != HG_OK)
+            return st;
+        const rt_view out = tensor_elements(to);
+        return rt_task_run(t, in, params, axes, &out);
+    }
+    uint64_t shape[HG_MAX_DIMS], numel;
+    uint32_t ndim;
+    rt_buffer *nb;
+    st = rt_task_shape(t, in, axes, keepdims, shape, &ndim);
+    if (st == HG_OK)
+        st = tensor_numel_of(shape, ndim, &numel);
+    if (st == HG_OK && !e)
+        st = rt_get_executor(executor, &e);
+    if (st == HG_OK)
+        st = rt_buffer_create(e, numel, &nb);
+    if (st != HG_OK)
+        return st;
+    const tensor_geom g = tensor_geom_row_major(shape, ndim, 0);
+    rt_view out = {.data = nb->data, .ndim = ndim};
+    for (uint32_t d = 0; d < ndim; d++) {
+        out.shape[d] = shape[d];
+        out.stride[d] = (int64_t)g.stride[d];
+    }
+    st = rt_task_run(t, in, params, axes, &out);
+    if (st == HG_OK)
+        st = tensor_emit(nb, &g, out_tensor);
+    if (st != HG_OK)
+        rt_buffer_release(nb);
+    return st;
+}
+
+/* hg_tensor_evaluate and _into: the expression's task on tensors. */
+static hg_status tensor_evaluate(uint64_t executor, uint64_t expr, const uint64_t *tensors,
+                                 uint64_t n_tensors, const float *params, uint64_t n_params,
+                                 uint64_t into, uint64_t *out_tensor) {
+    rt_expr *x;
+    rt_task t;
+    hg_status st = rt_get_expr(expr, &x);
+    if (st == HG_OK)
+        st = rt_task_expr(x, &t);
+    return st == HG_OK ? tensor_compute(executor, &t, tensors, n_tensors, params, n_params, NULL,
+                                        0, into, out_tensor)
+                       : st;
+}
+
+hg_status hg_tensor_evaluate(uint64_t executor, uint64_t expr, const uint64_t *tensors,
+                             uint64_t n_tensors, const float *params, uint64_t n_params,
+                             uint64_t *out_tensor) {
+    rt_enter(1);
+    hg_status st = tensor_evaluate(executor, expr, tensors, n_tensors, params, n_params, 0,
+                                   out_tensor);
+    rt_leave();
+    return st;
+}
+
+hg_status hg_tensor_evaluate_into(uint64_t executor, uint64_t expr, const uint64_t *tensors,
+                                  uint64_t n_tensors, const float *params, uint64_t n_params,
+                                  uint64_t out) {
+    rt_enter(0);
+    hg_status st = out ? tensor_evaluate(executor, expr, tensors, n_tensors, params, n_params,
+                                         out, NULL)
+                       : rt_error(HG_ERR_INVALID_HANDLE, "tensor_evaluate_into: out is 0");
+    rt_leave();
+    return st;
+}
+
+hg_status hg_tensor_apply(uint64_t executor, const char *op, const uint64_t *tensors,
+                          uint64_t n_tensors, const float *params, uint64_t n_params,
+                          const char *axes_json, uint8_t keepdims, uint64_t *out_tensor) {
+    rt_enter(1);
+    rt_task t;
+    hg_status st = rt_task_op(op, &t);
+    if (st == HG_OK)
+        st = tensor_compute(executor, &t, tensors, n_tensors, params, n_params, axes_json,
+                            keepdims, 0, out_tensor);
+    rt_leave();
+    return st;
+}
+
+hg_status hg_tensor_reduce(uint64_t executor, uint64_t tensor, const char *kind,
+                           const char *axes_json, uint8_t keepdims, uint64_t *out_tensor) {
+    rt_enter(1);
+    rt_task t;
+    hg_status st = rt_task_reduce(kind, &t);
+    if (st == HG_OK)
+        st = tensor_compute(executor, &t, &tensor, 1, NULL, 0, axes_json, keepdims, 0,
+                            out_tensor);
+    rt_leave();
+    return st;
+}

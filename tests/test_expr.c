@@ -724,7 +724,7 @@ static void test_run_on_buffers(void **state) {
     REF_OK(hg_executor_cleanup(exec));
     REF_OK(hg_expr_variables(r, &json));
     assert_string_equal(json, "{\"arrays\":[\"x\",\"y\"],\"scalars\":[],\"kind\":\"sum\","
-                              "\"output\":false,\"result\":true}");
+                              "\"output\":false,\"result\":true,\"axis\":null}");
     hg_free_string(json);
     REF_OK(hg_clear_all_registries());
     REF_EXPECT(HG_ERR_INVALID_HANDLE, hg_expr_cleanup(r));

@@ -341,7 +341,9 @@ HG_API hg_status hg_tensor_cleanup(uint64_t tensor);
  *   -0 < +0).  Precedence is Python's: comparisons, |, &, + -, * /, unary, ** (which binds
  *   tighter than a unary minus on its left: -x**2 is -(x**2)).
  *   A reduction may enclose the whole expression: sum(e), mean(e) (sum / n; NaN for n = 0),
- *   min(e), max(e) (NaN propagates; n = 0 is INVALID_ARGUMENT).
+ *   min(e), max(e) (NaN propagates; n = 0 is INVALID_ARGUMENT).  It may name one axis,
+ *   numexpr's sum(e, axis=1) (negative counts from the last), for N-d operands (see
+ *   "N-d compute"); on 1-D buffers only axis 0 or -1 (the whole) is in range.
  * Exact operations (+ - * /, minimum, maximum, abs, negation, comparisons, where, clip,
  * relu, sqrt, **2) give exactly what NumPy float32 gives evaluating the same tree (no FMA
  * contraction, no reassociation; a sum reassociates, within the reduce_sum bound);
@@ -369,9 +371,10 @@ HG_API hg_status hg_tensor_cleanup(uint64_t tensor);
 HG_API hg_status hg_expr_compile(const char *source, const char *scalars_json,
                                  uint64_t *out_expr);
 /* The expression's variables in binding order and what it produces, as JSON:
- * {"arrays": ["a", "b"], "scalars": ["w"], "kind": "map", "output": true, "result": false}
- * (kind: "map", "sum", "mean", "min", "max", or "program" for a JSON program; output: it
- * writes an output array; result: it yields a scalar).  Free with hg_free_string().
+ * {"arrays": ["a", "b"], "scalars": ["w"], "kind": "map", "output": true, "result": false,
+ * "axis": null} (kind: "map", "sum", "mean", "min", "max", or "program" for a JSON
+ * program; output: it writes an output array; result: it yields a scalar; axis: the k of
+ * a reduction's axis=k, else null).  Free with hg_free_string().
  * Errors: INVALID_HANDLE, NO_MEMORY. */
 HG_API hg_status hg_expr_variables(uint64_t expr, char **out_json);
 /* The canonical form before and after rewriting, as JSON: {"source": text or null,
@@ -406,6 +409,82 @@ HG_API hg_status hg_expr_run_raw(uint64_t expr, const float *const *inputs, uint
                                  uint64_t n, float *out_result);
 /* Frees the expression.  Errors: INVALID_HANDLE (also when already freed). */
 HG_API hg_status hg_expr_cleanup(uint64_t expr);
+
+/* ---- N-d compute: expressions and ops on tensors and strided arrays ------------------
+ * Every expression and every built-in op except the contractions runs on N-d operands
+ * with NumPy's rules, as one kernel specialized on the operands' shape and stride classes:
+ *  - Broadcasting: shapes are aligned at the right; an extent 1 or a missing dimension
+ *    stretches (stride 0).  Shapes that do not broadcast are SHAPE, naming both.
+ *  - Maps (every map op, every expression without a reduction) write the broadcast shape.
+ *    The output may be an input (in place: the same elements, index for index); any
+ *    other overlap with an input, or an output that names an element twice (a broadcast
+ *    view), is INVALID_ARGUMENT.
+ *  - Reductions reduce the axes: an expression's own `sum(e, axis=k)`, or the call's
+ *    axes_json (NULL, "" or "null": all axes; an integer; or a JSON array of them,
+ *    negative counting from the last), and give the shape without them, or with extent 1
+ *    there when keepdims.  sum, mean (mean of no elements: NaN), min, max (no elements:
+ *    INVALID_ARGUMENT); the reduce ops likewise; a loss over axes is the op's loss of
+ *    each row (a batch of rows: axes "-1" gives one loss per row).
+ *  - softmax_f32 normalizes over its axes (default: the last), writing the input's shape.
+ *  - Accuracy is the 1-D ops' and expressions' (bit-exact maps; sums within the reduce_sum
+ *    bound).  Ranks up to HG_MAX_DIMS; an axis out of range is INVALID_ARGUMENT naming it.
+ * Nothing is written on error. */
+
+/* An N-d float32 array in the caller's memory (a NumPy array): element [i0, i1, ...] is
+ * data[sum_d i_d * strides[d]], strides in elements of any sign (0 broadcasts); ndim 0
+ * is one element at data. */
+typedef struct {
+    float *data;
+    uint64_t ndim;
+    uint64_t shape[HG_MAX_DIMS];
+    int64_t strides[HG_MAX_DIMS];
+} hg_array;
+
+/* Runs the expression on arrays: inputs[i] is array i and params[j] scalar j in binding
+ * order.  A map writes `output` (the broadcast shape); a reduction writes its values to
+ * `output` (the reduced shape, or keepdims' when output has the inputs' rank; a full
+ * reduction: ndim 0 or all extents 1).  Errors: INVALID_HANDLE; INVALID_ARGUMENT (counts,
+ * NULL pointers, aliasing, axis); SHAPE (no broadcast, an output of the wrong shape, rank
+ * above HG_MAX_DIMS, a shape or reach that overflows). */
+HG_API hg_status hg_expr_run_arrays(uint64_t expr, const hg_array *inputs, uint64_t n_inputs,
+                                    const float *params, uint64_t n_params,
+                                    const hg_array *output);
+/* Runs op `op` (a name of ops.def: "vector_add_f32", "reduce_max_f32", "softmax_f32",
+ * "mse_loss_f32", ...; not gemm_f32 or matvec_f32, nor buffer_fill, which reads no array)
+ * on arrays over axes_json (see above).  Errors as hg_expr_run_arrays, and
+ * INVALID_ARGUMENT for an unknown op or axes given to a map. */
+HG_API hg_status hg_op_run_arrays(const char *op, const hg_array *inputs, uint64_t n_inputs,
+                                  const float *params, uint64_t n_params,
+                                  const char *axes_json, const hg_array *output);
+
+/* The row of ops.def named `op` as JSON: {"name": ..., "family": "map" | "reduce" | "loss" |
+ * "softmax" | "contract", "arrays": n, "scalars": n, "reduce": "none" | "sum" | "min" |
+ * "max", "min_n": n, "math": its semantics}.  Free with hg_free_string().  Errors:
+ * INVALID_ARGUMENT (unknown op, NULL), NO_MEMORY. */
+HG_API hg_status hg_op_describe(const char *op, char **out_json);
+/* The expression on tensors of `executor` (any views: broadcast, transposed, sliced,
+ * offset) into a new row-major tensor over a new buffer of the executor: the broadcast
+ * shape, or the reduced one.  Errors as hg_expr_run_arrays, plus INVALID_HANDLE (a tensor
+ * of another executor), NO_MEMORY. */
+HG_API hg_status hg_tensor_evaluate(uint64_t executor, uint64_t expr, const uint64_t *tensors,
+                                    uint64_t n_tensors, const float *params, uint64_t n_params,
+                                    uint64_t *out_tensor);
+/* The expression on tensors written into tensor `out` (any view of a buffer of the
+ * executor; for a map of the broadcast shape, for a reduction of the reduced shape, or
+ * keepdims' when out has the inputs' rank). */
+HG_API hg_status hg_tensor_evaluate_into(uint64_t executor, uint64_t expr,
+                                         const uint64_t *tensors, uint64_t n_tensors,
+                                         const float *params, uint64_t n_params, uint64_t out);
+/* Op `op` (as hg_op_run_arrays) on tensors over axes_json, into a new row-major tensor:
+ * the generic form of every map, reduction, loss and softmax on tensors
+ * (tensor_apply(e, "vector_add_f32", [a, b]) is a + b with broadcasting). */
+HG_API hg_status hg_tensor_apply(uint64_t executor, const char *op, const uint64_t *tensors,
+                                 uint64_t n_tensors, const float *params, uint64_t n_params,
+                                 const char *axes_json, uint8_t keepdims, uint64_t *out_tensor);
+/* `kind` ("sum", "mean", "min", "max") of a tensor over axes_json into a new tensor. */
+HG_API hg_status hg_tensor_reduce(uint64_t executor, uint64_t tensor, const char *kind,
+                                  const char *axes_json, uint8_t keepdims,
+                                  uint64_t *out_tensor);
 
 /* ---- engine: backend choice and kernel cache ----------------------------------------- */
 

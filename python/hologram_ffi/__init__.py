@@ -35,7 +35,12 @@ from ._core import (_ERROR_CLASSES, _HEADER_VERSION, _INVALID_ARGUMENT, _STATUS_
 
 _PROTOTYPE = re.compile(r"^(.*?)\b(hg_\w+)\((.*)\)$")
 _PARAM = re.compile(r"^(.*?)\s*\b(\w+)$")
-_INPUT_KINDS = {"uint64_t": "int", "int64_t": "int64", "float": "float", "const char *": "str"}
+_INPUT_KINDS = {"uint64_t": "int", "int64_t": "int64", "uint8_t": "u8", "float": "float",
+                "const char *": "str", "const uint64_t *": "ints", "const float *": "floats"}
+# List parameters (`const T *name` then `uint64_t n_name`): one Python list, its length
+# passed for the count.  JSON parameters that may be NULL take None.
+_LIST_KINDS = ("ints", "floats")
+_NULLABLE = frozenset({"axes_json"})
 # out-parameter C type -> expression reading it (o: the cdata); "owned" frees a char *.
 _OUTPUT_READERS = {
     "uint64_t *": "{o}[0]", "uint32_t *": "{o}[0]", "uint8_t *": "{o}[0]",
@@ -44,14 +49,15 @@ _OUTPUT_READERS = {
 # Functions with a hand-written Python face (NumPy transfer, the stats dict, expressions:
 # _evaluate.py).
 _CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_cache_stats_get",
-                     "hg_expr_compile", "hg_expr_run", "hg_expr_run_raw", "hg_expr_cleanup"})
+                     "hg_expr_compile", "hg_expr_run", "hg_expr_run_raw", "hg_expr_cleanup",
+                     "hg_expr_run_arrays", "hg_op_run_arrays"})
 # Header parameter names -> the seed's names (`class` is a Python keyword: class_index).
 _SEED_NAMES = {
     "executor": "executor_handle", "buffer": "buffer_handle", "tensor": "tensor_handle",
     "a": "a_handle", "b": "b_handle", "c": "c_handle", "src": "src_handle",
     "dst": "dst_handle", "p": "pred_handle", "t": "target_handle", "out": "output_handle",
     "lo": "min_val", "hi": "max_val", "s": "scalar", "json": "data_json",
-    "expr": "expr_handle",
+    "expr": "expr_handle", "tensors": "tensor_handles",
 }
 # In functions without matrix dimensions, x/y/n are the seed's input/output/length.
 _VECTOR_NAMES = {"x": "input_handle", "y": "output_handle", "n": "length"}
@@ -80,15 +86,25 @@ def _generate(cname, pairs):
     pyname = cname[3:]
     cnames = {n for _, n in pairs}
     inputs, args, out_type = [], [], None
+    counted = None             # the list whose length the next parameter is
     for ctype, name in pairs:
         if name.startswith("out_"):
             out_type = ctype
             args.append("_o")
+        elif counted:
+            args.append(f"len({counted})")
+            counted = None
         else:
             pname = _seed_name(cname, cnames, name)
             kind = _INPUT_KINDS[ctype]
+            if kind == "str" and name in _NULLABLE:
+                kind = "str?"
             inputs.append((pname, kind))
-            args.append(f"{pname}.encode()" if kind == "str" else pname)
+            if kind in _LIST_KINDS:
+                counted = pname
+            args.append(f"{pname}.encode()" if kind == "str" else
+                        f"(_NULL if {pname} is None else {pname}.encode())" if kind == "str?"
+                        else pname)
     params = ", ".join(n for n, _ in inputs)
     call = f"_st = _c({', '.join(args)})"
     lines = [f"def {pyname}({params}):"]
@@ -119,7 +135,7 @@ def _bind(prototype):
         "_c": getattr(_lib, cname), "_new": _ffi.new, "_string": _ffi.string,
         "_free": _lib.hg_free_string, "_error": _error, "_coerce": _coerce, "_SPEC": spec,
         "_T": _ffi.typeof(out_type.replace("const ", "")) if out_type else None,
-        "_CONVERSION_ERRORS": (TypeError, OverflowError, AttributeError),
+        "_CONVERSION_ERRORS": (TypeError, OverflowError, AttributeError), "_NULL": _ffi.NULL,
     }
     exec(compile(source, f"<hologram_ffi {cname}>", "exec"), namespace)
     fn = namespace[cname[3:]]
@@ -150,8 +166,8 @@ globals().update(_FLAT)
 # ---- expressions (_evaluate.py) -----------------------------------------------------------
 
 from . import _evaluate  # noqa: E402  (after the flat functions it complements)
-from ._evaluate import (Expression, evaluate, expr_cleanup, expr_compile,  # noqa: E402
-                        expr_run)
+from ._evaluate import (Expression, apply, evaluate, expr_cleanup,  # noqa: E402
+                        expr_compile, expr_run, softmax)
 
 
 def clear_all_registries():
@@ -311,7 +327,7 @@ for _name, _fn in _FLAT.items():
                 _method(_fn, _takes_executor, _record))
 
 __all__ = sorted(_FLAT) + [
-    "evaluate", "expr_compile", "expr_run", "expr_cleanup",
+    "evaluate", "expr_compile", "expr_run", "expr_cleanup", "apply", "softmax",
     "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor", "Expression",
 ] + errors.__all__
 

@@ -64,10 +64,20 @@ def _check(status):
 def _coerce(fname, spec, values):
     """Validates arguments that cffi refused (slow path only): returns them converted
     (ints via __index__, floats via __float__) or raises TypeError / InvalidArgumentError
-    naming the argument.  Kinds: "int" (uint64_t), "int64" (int64_t), "float", "str"."""
+    naming the argument.  Kinds: "int" (uint64_t), "int64" (int64_t), "u8" (uint8_t),
+    "float", "str", "str?" (str or None), "ints" / "floats" (a sequence of them: a list)."""
     converted = []
     for (name, kind), value in zip(spec, values):
-        if kind in ("int", "int64"):
+        if kind in ("ints", "floats"):
+            if value is None or isinstance(value, (str, bytes)) or \
+                    not hasattr(value, "__len__"):
+                raise TypeError(f"{fname}(): {name} must be a list of "
+                                f"{'integers' if kind == 'ints' else 'numbers'}, not "
+                                f"{type(value).__name__}")
+            one = "int" if kind == "ints" else "float"
+            value = list(_coerce(fname, [(f"{name}[{i}]", one) for i in range(len(value))],
+                                 list(value)))
+        elif kind in ("int", "int64", "u8"):
             try:
                 value = operator.index(value)
             except TypeError:
@@ -80,6 +90,9 @@ def _coerce(fname, spec, values):
             if kind == "int" and value < 0:
                 raise InvalidArgumentError(
                     f"{fname}(): {name} = {value} is negative", _INVALID_ARGUMENT)
+            if kind == "u8" and not 0 <= value <= 255:
+                raise InvalidArgumentError(
+                    f"{fname}(): {name} = {value} is outside [0, 255]", _INVALID_ARGUMENT)
             if kind == "int" and value > _U64_MAX:
                 raise InvalidArgumentError(
                     f"{fname}(): {name} = {value} exceeds 2**64-1", _INVALID_ARGUMENT)
@@ -88,8 +101,9 @@ def _coerce(fname, spec, values):
                 raise TypeError(f"{fname}(): {name} must be a real number, not "
                                 f"{type(value).__name__}")
             value = float(value)
-        elif not isinstance(value, str):
-            raise TypeError(f"{fname}(): {name} must be str (JSON text), not "
+        elif not isinstance(value, str) and not (kind == "str?" and value is None):
+            raise TypeError(f"{fname}(): {name} must be str (JSON text)"
+                            f"{' or None' if kind == 'str?' else ''}, not "
                             f"{type(value).__name__}")
         converted.append(value)
     return tuple(converted)

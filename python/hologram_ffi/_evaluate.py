@@ -5,8 +5,12 @@ the flat expr_* functions of the C API (hg_expr_compile, hg_expr_run).
       → names of the text (compiled once with every name an array: _names)
       → values from local_dict / the caller's frame, each an array or a scalar
       → the expression compiled for that split (cached by text and split: _compiled)
-      → checks (float32, C-contiguous, one shape) → hg_expr_run_raw on the arrays' memory
-        (no copy; the GIL is released during the call) → out / a new array / a float
+      → checks (float32) → one shape, C-contiguous: hg_expr_run_raw on the arrays' memory;
+      otherwise (broadcasting, strides, axis=k): hg_expr_run_arrays with hg_array views
+      (no copy either way; the GIL is released during the call) → out / a new array / a
+      float
+    apply(op, *arrays, axis=) / softmax(x, axis=-1): an op of ops.def on N-d arrays
+      (hg_op_run_arrays)
 
 The language, its semantics and limits are those of hg_expr_compile in hologram.h.
 """
@@ -114,7 +118,7 @@ class _Compiled:
     handle (freed with the object, so a thread still running it keeps it alive), where its
     arrays and scalars are among the caller's values (`order`: name -> index; default:
     the arrays then the scalars), its names in binding order, what it produces."""
-    __slots__ = ("handle", "arrays", "scalars", "names", "output", "result")
+    __slots__ = ("handle", "arrays", "scalars", "names", "output", "result", "axis")
 
     def __init__(self, text, scalars, order=None):
         self.handle = expr_compile(text, json.dumps(list(scalars)) if scalars else None)
@@ -130,6 +134,7 @@ class _Compiled:
         self.scalars = tuple(order[n] for n in info["scalars"])
         self.output = info["output"]
         self.result = info["result"]
+        self.axis = info["axis"]
 
     def __del__(self):
         try:
@@ -196,19 +201,22 @@ def forget_all():
     _RESULTS.clear()
 
 
-def _scalar(text, name, value):
-    """A scalar's float32-representable float, or the error naming it."""
+def _scalar(text, name, value, where=None):
+    """A scalar's float32-representable float, or the error naming it (in a message that
+    starts with `where`, default evaluate(text))."""
     try:
         if isinstance(value, (str, bytes)):
             raise TypeError
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"evaluate({text!r}): '{name}' is {type(value).__name__}: not a "
-                        "float32 array or a real number") from None
+        where = where or f"evaluate({text!r})"
+        raise TypeError(f"{where}: '{name}' is {type(value).__name__}: not a float32 array or "
+                        "a real number") from None
     if v != v or abs(v) <= _FLT_MAX or v in (float("inf"), float("-inf")):
         return v
-    raise InvalidArgumentError(f"evaluate({text!r}): scalar '{name}' = {v!r} is beyond the "
-                               "float32 range", _INVALID_ARGUMENT)
+    where = where or f"evaluate({text!r})"
+    raise InvalidArgumentError(f"{where}: scalar '{name}' = {v!r} is beyond the float32 range",
+                               _INVALID_ARGUMENT)
 
 
 def _global(text, name, local_dict, caller):
@@ -224,6 +232,7 @@ def _global(text, name, local_dict, caller):
 
 
 _MAX_ARRAYS = 32            # CANON_MAX_INPUTS: inputs of one expression
+_MAX_DIMS = 8               # HG_MAX_DIMS
 _tls = threading.local()   # per thread: the pointer array and result cell of the C call
 _F32 = []                  # numpy.dtype(float32), once NumPy is imported
 
@@ -242,16 +251,20 @@ def evaluate(ex, local_dict=None, *, out=None):
     one fused kernel, like numexpr.evaluate.
 
     Names are looked up in `local_dict` (default: the caller's locals), then the caller's
-    globals.  A float32 NumPy array (C-contiguous, any number of dimensions, all of one
-    shape) is an array input, read in place with no copy; a Python or NumPy number (or a
-    0-d array) is a scalar parameter (a new value never recompiles).  Returns a new float32
-    array of the arrays' shape, or `out` filled in place (float32, C-contiguous, that
-    shape; it may be one of the inputs), or a Python float for a reduction (sum, mean, min,
-    max).  Compiled expressions are cached by text.
+    globals.  A float32 NumPy array of any shape and strides (transposes, slices with
+    steps, negative steps too) is an array input, read in place with no copy; arrays of
+    different shapes broadcast by NumPy's rules.  A Python or NumPy number (or a 0-d array)
+    is a scalar parameter (a new value never recompiles).  Returns a new float32 array of
+    the broadcast shape, or `out` filled in place (float32, any strides, the broadcast
+    shape; it may be one of the inputs), or a Python float for a reduction of everything
+    (sum, mean, min, max), or an array for one over an axis (numexpr's sum(e, axis=1)).
+    Arrays of one shape, C-contiguous, take the 1-D path (hg_expr_run_raw); the rest runs
+    N-d (hg_expr_run_arrays).  Compiled expressions are cached by text.
 
     Raises ExpressionError for a syntax error or an undefined name, TypeError for an array
-    that is not float32 (nothing is ever cast), ShapeError for arrays of different shapes,
-    InvalidArgumentError for a non-contiguous array or a scalar beyond float32."""
+    that is not float32 (nothing is ever cast), ShapeError for shapes that do not
+    broadcast, InvalidArgumentError for an out that overlaps an input other than in place,
+    an axis out of range, or a scalar beyond float32."""
     names = _names.get(ex) if type(ex) is str else None
     if names is None:
         names = _names_of(ex)
@@ -273,13 +286,33 @@ def evaluate(ex, local_dict=None, *, out=None):
     return _run(ex, c, values, names, out)
 
 
+def _float32(np):
+    """numpy.dtype(float32), made once."""
+    return _F32[0] if _F32 else _F32.append(np.dtype(np.float32)) or _F32[0]
+
+
+def _check_array(ex, name, a, np):
+    """TypeError unless `a` (named `name` in messages) is a float32 numpy.ndarray."""
+    f32 = _float32(np)
+    if type(a) is not np.ndarray or (a.dtype is not f32 and a.dtype != f32):
+        raise TypeError(f"{ex}: array '{name}' has dtype {a.dtype}; it must be float32 "
+                        "(convert it with .astype(numpy.float32))"
+                        if isinstance(a, np.ndarray) else
+                        f"{ex}: array '{name}' must be a float32 numpy.ndarray, not "
+                        f"{type(a).__name__}")
+
+
 def _run(ex, c, values, names, out):
     """Runs compiled expression c of text ex on values (c.arrays and c.scalars index them;
     names[i] names values[i] in messages) into out (or a new array, or a float): the checks
-    and the call of evaluate() and Expression."""
+    and the call of evaluate() and Expression.  Arrays of one shape, C-contiguous, run as
+    1-D (hg_expr_run_raw); anything else (broadcasting, strides, axis=k) through
+    _run_nd."""
+    if c.axis is not None:
+        return _run_nd(ex, c, values, names, out)
     np = _numpy()
     ndarray = np.ndarray
-    f32 = _F32[0] if _F32 else _F32.append(np.dtype(np.float32)) or _F32[0]
+    f32 = _F32[0] if _F32 else _float32(np)
     from_buffer = _ffi.from_buffer
     pointers, value = getattr(_tls, "cells", None) or _call_cells()
     keep = []                  # the buffers' cdata, alive until the call returns
@@ -288,35 +321,28 @@ def _run(ex, c, values, names, out):
     for j, i in enumerate(c.arrays):
         a = values[i]
         if type(a) is not ndarray or (a.dtype is not f32 and a.dtype != f32):
-            raise TypeError(f"evaluate({ex!r}): array '{names[i]}' has dtype {a.dtype}; it "
-                            "must be float32 (convert it with .astype(numpy.float32))"
-                            if type(a) is ndarray else
-                            f"evaluate({ex!r}): array '{names[i]}' must be a float32 "
-                            f"numpy.ndarray, not {type(a).__name__}")
+            _check_array(f"evaluate({ex!r})", names[i], a, np)
         if shape is None:
-            shape, first, n = a.shape, names[i], a.size
+            shape, n = a.shape, a.size
         elif a.shape != shape:
-            raise ShapeError(f"evaluate({ex!r}): array '{names[i]}' has shape {a.shape}, "
-                             f"'{first}' has {shape}", _SHAPE)
+            return _run_nd(ex, c, values, names, out)
         try:
             buf = from_buffer("float[]", a)
         except ValueError:     # cffi's refusal of a view that is not C-contiguous
-            raise InvalidArgumentError(f"evaluate({ex!r}): array '{names[i]}' is not "
-                                       "C-contiguous (use numpy.ascontiguousarray)",
-                                       _INVALID_ARGUMENT) from None
+            return _run_nd(ex, c, values, names, out)
         pointers[j] = buf
         keep.append(buf)
     params = [_scalar(ex, names[i], values[i]) for i in c.scalars] if c.scalars else _ffi.NULL
     if out is not None:
         if c.result:
-            raise InvalidArgumentError(f"evaluate({ex!r}): a reduction returns a float; "
-                                       "out= is for maps", _INVALID_ARGUMENT)
+            raise InvalidArgumentError(f"evaluate({ex!r}): a reduction over every axis "
+                                       "returns a float; out= is for maps and axis=k "
+                                       "reductions", _INVALID_ARGUMENT)
         if type(out) is not ndarray or (out.dtype is not f32 and out.dtype != f32):
             raise TypeError(f"evaluate({ex!r}): out must be a float32 numpy.ndarray, not "
                             f"{getattr(out, 'dtype', type(out).__name__)}")
         if shape is not None and out.shape != shape:
-            raise ShapeError(f"evaluate({ex!r}): out has shape {out.shape}, the arrays "
-                             f"{shape}", _SHAPE)
+            return _run_nd(ex, c, values, names, out)
         result, n = out, out.size
     elif c.result:
         result = None
@@ -327,8 +353,10 @@ def _run(ex, c, values, names, out):
             target = from_buffer("float[]", result, True)  # require_writable (positional:
             # a keyword argument costs cffi 90 ns)
         except ValueError:
-            raise InvalidArgumentError(f"evaluate({ex!r}): out must be C-contiguous and "
-                                       "writeable", _INVALID_ARGUMENT) from None
+            if result is out and out.flags.writeable:
+                return _run_nd(ex, c, values, names, out)
+            raise InvalidArgumentError(f"evaluate({ex!r}): out is not writeable",
+                                       _INVALID_ARGUMENT) from None
     else:
         target = _ffi.NULL
     status = _lib.hg_expr_run_raw(c.handle, pointers, len(keep), params,
@@ -336,6 +364,160 @@ def _run(ex, c, values, names, out):
     if status:
         raise _error(status)
     return value[0] if c.result else result
+
+
+def _arrays(where, named, np):
+    """The hg_array[] of (name, float32 ndarray) pairs: their memory as it is (no copy),
+    strides in elements.  ShapeError for a rank above HG_MAX_DIMS, InvalidArgumentError
+    for strides that are not whole elements."""
+    cells = _ffi.new("hg_array[]", len(named))
+    for k, (name, a) in enumerate(named):
+        _check_array(where, name, a, np)
+        if a.ndim > _MAX_DIMS:
+            raise ShapeError(f"{where}: array '{name}' has {a.ndim} dimensions (at most "
+                             f"{_MAX_DIMS})", _SHAPE)
+        cell = cells[k]
+        cell.data = _ffi.cast("float *", a.ctypes.data)
+        cell.ndim = a.ndim
+        for d, (extent, stride) in enumerate(zip(a.shape, a.strides)):
+            if stride % 4:
+                raise InvalidArgumentError(f"{where}: array '{name}' has a stride of {stride} "
+                                           "bytes, not whole float32 elements",
+                                           _INVALID_ARGUMENT)
+            cell.shape[d] = extent
+            cell.strides[d] = stride // 4
+    return cells
+
+
+def _broadcast(where, named, np):
+    """The broadcast shape of the named arrays, or ShapeError naming theirs."""
+    try:
+        return np.broadcast_shapes(*(a.shape for _, a in named))
+    except ValueError:
+        raise ShapeError(f"{where}: shapes " + ", ".join(f"'{n}' {a.shape}" for n, a in named)
+                         + " do not broadcast", _SHAPE) from None
+
+
+def _reduced(where, shape, axes, keepdims):
+    """`shape` without the axes (an int, a tuple of ints, or None: all), or with extent 1
+    there when keepdims; InvalidArgumentError for an axis out of range or repeated."""
+    nd = len(shape)
+    picked = range(nd) if axes is None else (axes,) if isinstance(axes, int) else tuple(axes)
+    norm = set()
+    for ax in picked:
+        if not isinstance(ax, int) or isinstance(ax, bool):
+            raise TypeError(f"{where}: an axis must be an int, not {type(ax).__name__}")
+        if not -nd <= ax < nd or ax % nd in norm:
+            raise InvalidArgumentError(f"{where}: axis {ax} is "
+                                       + ("named twice" if -nd <= ax < nd else
+                                          f"out of range for {nd} dimensions"),
+                                       _INVALID_ARGUMENT)
+        norm.add(ax % nd)
+    return tuple(1 if d in norm else e for d, e in enumerate(shape)
+                 if keepdims or d not in norm)
+
+
+def _target(where, out, shape, np):
+    """out checked (a writeable float32 ndarray), or a new array of `shape`."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    _check_array(where, "out", out, np)
+    if not out.flags.writeable:
+        raise InvalidArgumentError(f"{where}: out is not writeable", _INVALID_ARGUMENT)
+    return out
+
+
+def _run_nd(ex, c, values, names, out):
+    """_run on N-d arrays: NumPy broadcasting, any strides, axis=k (hg_expr_run_arrays)."""
+    np = _numpy()
+    where = f"evaluate({ex!r})"
+    named = [(names[i], values[i]) for i in c.arrays]
+    for name, a in named:
+        _check_array(where, name, a, np)
+    shape = _broadcast(where, named, np)
+    full = c.result and c.axis is None
+    if full and out is not None:
+        raise InvalidArgumentError(f"{where}: a reduction over every axis returns a float; "
+                                   "out= is for maps and axis=k reductions", _INVALID_ARGUMENT)
+    result = _target(where, out, _reduced(where, shape, c.axis, False) if c.result else shape,
+                     np)
+    params = [_scalar(ex, names[i], values[i]) for i in c.scalars] if c.scalars else _ffi.NULL
+    status = _lib.hg_expr_run_arrays(c.handle, _arrays(where, named, np), len(named), params,
+                                     len(c.scalars), _arrays(where, [("out", result)], np))
+    if status:
+        raise _error(status)
+    return float(result) if full else result
+
+
+_OPS = {}                  # op name -> its hg_op_describe document (dict)
+
+
+def _op_info(op):
+    """hg_op_describe(op) as a dict, read once per op."""
+    info = _OPS.get(op)
+    if info is None:
+        if not isinstance(op, str):
+            raise TypeError(f"apply(): op must be str (a name of ops.def), not "
+                            f"{type(op).__name__}")
+        out = _ffi.new("char **")
+        status = _lib.hg_op_describe(op.encode(), out)
+        if status:
+            raise _error(status)
+        try:
+            info = _OPS[op] = json.loads(_ffi.string(out[0]).decode())
+        finally:
+            _lib.hg_free_string(out[0])
+    return info
+
+
+def apply(op, *arrays, params=(), axis=None, keepdims=False, out=None):
+    """Runs built-in op `op` (a name of ops.def: "vector_add_f32", "reduce_max_f32",
+    "softmax_f32", "mse_loss_f32", ...) on float32 NumPy arrays of any shape and strides,
+    with NumPy broadcasting, in place (no copy): hg_op_run_arrays.
+
+    Maps return the broadcast shape.  Reductions and losses reduce `axis` (None: all; an
+    int or a tuple of ints), softmax normalizes over it (None: the last axis); the
+    result has the shape without those axes (with extent 1 there if keepdims), a float
+    when that is no axis at all and out is None.  `params` are the op's scalars (clip's
+    bounds, scalar_add's scalar).  out: a float32 array of the result's shape (any
+    strides), written in place."""
+    np = _numpy()
+    info = _op_info(op)
+    where = f"apply({op!r})"
+    named = [(f"{k + 1}", a) for k, a in enumerate(arrays)]
+    if len(named) != info["arrays"]:
+        raise TypeError(f"{where} takes {info['arrays']} array(s), got {len(named)}")
+    for name, a in named:
+        _check_array(where, name, a, np)
+    shape = _broadcast(where, named, np)
+    family = info["family"]
+    if family == "map" and axis is not None:
+        raise InvalidArgumentError(f"{where}: a map has no axes (axis={axis!r})",
+                                   _INVALID_ARGUMENT)
+    reduces = family in ("reduce", "loss")
+    if family == "softmax" and axis is None:
+        axis = -1
+    full = reduces and not keepdims and (axis is None or
+                                         len(_reduced(where, shape, axis, False)) == 0)
+    if family == "softmax":
+        _reduced(where, shape, axis, True)   # the axes checked; the output keeps the shape
+    result = _target(where, out, _reduced(where, shape, axis, keepdims) if reduces else shape,
+                     np)
+    values = [_scalar(op, f"params[{j}]", v, where) for j, v in enumerate(params)]
+    axes = None if axis is None else json.dumps(axis if isinstance(axis, int) else list(axis))
+    status = _lib.hg_op_run_arrays(op.encode(), _arrays(where, named, np), len(named),
+                                   values or _ffi.NULL, len(values),
+                                   axes.encode() if axes else _ffi.NULL,
+                                   _arrays(where, [("out", result)], np))
+    if status:
+        raise _error(status)
+    return float(result) if full and out is None else result
+
+
+def softmax(x, axis=-1, out=None):
+    """softmax_f32 of float32 array x along `axis` (an int or a tuple; default the last):
+    exp(x - max) / sum(exp(x - max)) over it, as a new array of x's shape or into out."""
+    return apply("softmax_f32", x, axis=axis, out=out)
 
 
 class Expression:

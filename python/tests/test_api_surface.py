@@ -67,7 +67,8 @@ def test_seed_functions():
 
 
 def _stub_signatures(tree):
-    return {node.name: [a.arg for a in node.args.args + node.args.kwonlyargs]
+    return {node.name: [a.arg for a in node.args.args + [node.args.vararg] * bool(node.args.vararg)
+                        + node.args.kwonlyargs]
             for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 

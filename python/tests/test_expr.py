@@ -359,10 +359,10 @@ def test_array_errors_name_the_variable():
         hg.evaluate("a + b", {"a": a, "b": np.ones(8)})
     with pytest.raises(TypeError, match=r"array 'b' has dtype int32"):
         hg.evaluate("a + b", {"a": a, "b": np.ones(8, np.int32)})
-    with pytest.raises(hg.ShapeError, match=r"array 'b' has shape \(7,\), 'a' has \(8,\)"):
+    with pytest.raises(hg.ShapeError, match=r"shapes 'a' \(8,\), 'b' \(7,\) do not broadcast"):
         hg.evaluate("a + b", {"a": a, "b": np.ones(7, F32)})
-    with pytest.raises(hg.InvalidArgumentError, match=r"array 'b' is not C-contiguous"):
-        hg.evaluate("a + b", {"a": a, "b": np.ones(16, F32)[::2]})
+    strided = np.arange(16, dtype=F32)[::2]      # any strides: read in place
+    same(hg.evaluate("a + b", {"a": a, "b": strided}), a + strided)
     with pytest.raises(TypeError, match=r"'s' is str"):
         hg.evaluate("a * s", {"a": a, "s": "2"})
     with pytest.raises(TypeError, match=r"'s' is list"):
@@ -371,7 +371,7 @@ def test_array_errors_name_the_variable():
         hg.evaluate("a * s", {"a": a, "s": 1e300})
     with pytest.raises(TypeError, match=r"out must be a float32"):
         hg.evaluate("a * 2", {"a": a}, out=np.ones(8))
-    with pytest.raises(hg.ShapeError, match=r"out has shape \(4,\)"):
+    with pytest.raises(hg.ShapeError, match=r"shapes \[8\] and \[4\] do not broadcast"):
         hg.evaluate("a * 2", {"a": a}, out=np.ones(4, F32))
     with pytest.raises(hg.InvalidArgumentError, match=r"out= is for maps"):
         hg.evaluate("sum(a)", {"a": a}, out=np.ones(8, F32))
@@ -393,7 +393,7 @@ def test_flat_functions(backend, ex):
     h = hg.expr_compile("x * w + y", '["w"]')
     variables = json.loads(hg.expr_variables(h))
     assert variables == {"arrays": ["x", "y"], "scalars": ["w"], "kind": "map",
-                         "output": True, "result": False}
+                         "output": True, "result": False, "axis": None}
     doc = json.loads(hg.expr_describe(h))
     assert doc["source"] == "x * w + y" and doc["nodes_after"] == len(doc["after"]["nodes"])
     x = upload(ex, np.arange(10, dtype=F32))
@@ -442,7 +442,7 @@ def test_expression_objects(backend):
         f(x, [1.0] * 10, 2.0)
     with pytest.raises(TypeError, match=r"array 'x' has dtype float64"):
         f(np.ones(10), y, 2.0)
-    with pytest.raises(hg.ShapeError, match=r"array 'y' has shape"):
+    with pytest.raises(hg.ShapeError, match=r"'y' \(5,\) do not broadcast"):
         f(x, y[:5], 2.0)
     s = hg.Expression("sum(x * x)")
     assert s(x) == 285.0 and s.scalars == ()
