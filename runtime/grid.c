@@ -152,12 +152,13 @@ static uint32_t rt_grid_plan(rt_plan *pl, uint32_t key_kept, uint32_t key_elem) 
         }
     pl->nd = nd;
     for (uint32_t i = 1; i < nd; i++) { /* kept before elements, each by descending key */
-        uint32_t j = i;
+        const uint32_t key = pl->elem[i] ? key_elem : key_kept;
+        uint32_t j = i; /* dimension i goes before the ones that sort after it */
         for (; j > 0; j--) {
-            const uint32_t a = j - 1, key = pl->elem[j] ? key_elem : key_kept;
-            if (pl->elem[a] < pl->elem[j] ||
-                (pl->elem[a] == pl->elem[j] &&
-                 rt_abs(pl->stride[key][a]) >= rt_abs(pl->stride[key][j])))
+            const uint32_t a = j - 1;
+            if (pl->elem[a] < pl->elem[i] ||
+                (pl->elem[a] == pl->elem[i] &&
+                 rt_abs(pl->stride[key][a]) >= rt_abs(pl->stride[key][i])))
                 break;
         }
         rt_plan_move(pl, i, j);
@@ -280,7 +281,7 @@ hg_status rt_grid_exec(const canon_program *p, const rt_view *in, uint32_t n_in,
     uint64_t rows = 1, elems = 1;
     for (uint32_t d = 0; d < pl.nd; d++)
         *(pl.elem[d] ? &elems : &rows) *= pl.shape[d];
-    for (uint32_t s = 0; rows > 0 && elems == 0 && s < p->n_stages; s++)
+    for (uint32_t s = 0; result && rows > 0 && elems == 0 && s < p->n_stages; s++)
         if (p->stages[s].reduce == CANON_RED_MIN || p->stages[s].reduce == CANON_RED_MAX)
             return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: %s over no elements (the reduced "
                             "axes of %s have extent 0) has no value", what,

@@ -142,7 +142,8 @@ hg_status rt_broadcast(const rt_view *v, uint32_t n, uint64_t *shape, uint32_t *
  * axes).  `out` is the stored array (shape S) or, for a program with a result, the array
  * of per-row results (S without the axes, or with extent 1 on them: keepdims).  Checks
  * counts, shapes, that out names distinct elements and does not partly overlap an input
- * (in place is allowed for a stored output), that a min/max has elements in every row,
+ * (in place is allowed for a stored output), that a result's min/max has elements in
+ * every row,
  * then runs rt_exec.  `what` names the call
  * in messages.  Errors: SHAPE, INVALID_ARGUMENT, and rt_exec's. */
 hg_status rt_grid_exec(const canon_program *p, const rt_view *in, uint32_t n_in,
