@@ -306,8 +306,9 @@ typedef struct canon_args {
     uint64_t n;                         /* RANGE length */
     canon_contract_shape contract;      /* CONTRACT stages */
     const canon_grid *grid;             /* GRID stages (NULL otherwise); borrowed */
-    /* CONTRACT: packing space for kernels, at least CANON_CONTRACT_SCRATCH_FLOATS floats,
-     * 64-byte aligned, used by one call at a time; engines that need none ignore it. */
+    /* CONTRACT and GRID: working space for kernels, at least CANON_CONTRACT_SCRATCH_FLOATS
+     * floats, 64-byte aligned, used by one call at a time; engines that need none ignore
+     * it. */
     float *scratch;
     uint64_t scratch_floats;
 } canon_args;

@@ -365,12 +365,12 @@ hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_c
                             "jit_run: a GRID program needs canon_args.grid with 1..%u "
                             "dimensions, outer <= ndim, and a result array if it has a result",
                             CANON_MAX_DIMS);
-        if (p->stages[s].domain == CANON_DOM_CONTRACT &&
+        if ((p->stages[s].domain == CANON_DOM_CONTRACT || p->stages[s].domain == CANON_DOM_GRID) &&
             (!args->scratch || args->scratch_floats < CANON_CONTRACT_SCRATCH_FLOATS ||
              (uintptr_t)args->scratch % 64 != 0))
             return jit_fail(HG_ERR_NO_MEMORY, err, err_cap,
-                            "jit_run: a contraction needs canon_args.scratch (%u floats, "
-                            "64-byte aligned)", CANON_CONTRACT_SCRATCH_FLOATS);
+                            "jit_run: a contraction or GRID program needs canon_args.scratch "
+                            "(%u floats, 64-byte aligned)", CANON_CONTRACT_SCRATCH_FLOATS);
     }
     hg_status st = jit_session_get(err, err_cap);
     if (st != HG_OK)

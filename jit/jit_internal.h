@@ -187,8 +187,25 @@ typedef struct {
 } jit_sink;
 
 /* Sets up sink k for stage st at the current position (its accumulators' start values):
- * U accumulators (JIT_UNROLL for cheap expressions, else 1) or, `lanes`, 1.  0 or -1. */
-int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes);
+ * U accumulators (JIT_UNROLL for cheap expressions, else 1) or, `lanes`, 1.  The
+ * accumulators are entry-block variables or, `lanes` and mem (a pointer) given, block
+ * `block` (an i64) of the accumulator arrays at mem (jit_sink_at), so that a loop keeps
+ * many in memory.  0 or -1. */
+int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes,
+                   LLVMValueRef mem, LLVMValueRef block);
+/* Points the accumulators of a `lanes` sink from jit_sink_begin at block b (an i64: lanes
+ * b*JIT_VW..) of the arrays at mem, each array contiguous over JIT_SINK_LANES lanes (a
+ * loop over blocks then walks each one with no two blocks a multiple of 4 KiB apart): the
+ * doubles of sums, the floats of sums' partials and of extremes, the bits of min/max,
+ * their NaN flags; JIT_SINK_BYTES in all.  Their values are what is there.  A sum in
+ * memory adds into its float partial, which jit_sink_flush adds into the double: the
+ * caller flushes at least every JIT_SUM_LANES_RUN steps (the partial's error stays within
+ * the sum bound). */
+#define JIT_SINK_LANES 2048u
+#define JIT_SINK_BYTES (JIT_SINK_LANES * 16u + JIT_SINK_LANES / 8u)
+void jit_sink_at(jit_lower_ctx *c, jit_sink *k, LLVMValueRef mem, LLVMValueRef b);
+#define JIT_SUM_LANES_RUN 32u
+void jit_sink_flush(jit_lower_ctx *c, jit_sink *k);
 /* Stage st over lanes [0, c->n) (the context's base/step/cls) into sink k: a main loop of
  * k->U unmasked vectors, a masked loop over the rest; sums in blocks of JIT_SUM_BLOCK.
  * 0 or -1. */

@@ -343,7 +343,34 @@ LLVMValueRef jit_tail_mask(jit_lower_ctx *c, LLVMValueRef i, LLVMValueRef end) {
     return LLVMBuildBitCast(b, bits, LLVMVectorType(c->ir.i1, JIT_VW), "tail");
 }
 
-int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes) {
+/* mem + base + b * scale (bytes; b an i64 value). */
+static LLVMValueRef lw_at(jit_lower_ctx *c, LLVMValueRef mem, uint64_t base, LLVMValueRef b,
+                          uint64_t scale) {
+    LLVMValueRef at = LLVMBuildAdd(c->ir.b, jit_i64(c, base),
+                                   LLVMBuildMul(c->ir.b, b, jit_i64(c, scale), ""), "");
+    return LLVMBuildInBoundsGEP2(c->ir.b, c->i8, mem, &at, 1, "");
+}
+
+void jit_sink_at(jit_lower_ctx *c, jit_sink *k, LLVMValueRef mem, LLVMValueRef b) {
+    const uint64_t blocks = JIT_SINK_LANES / JIT_VW;
+    k->dacc = lw_at(c, mem, 0, b, 8 * JIT_VW);
+    k->ext[0] = k->sum[0] = lw_at(c, mem, blocks * 8 * JIT_VW, b, 4 * JIT_VW);
+    k->bits[0] = lw_at(c, mem, blocks * 12 * JIT_VW, b, 4 * JIT_VW);
+    k->nan[0] = lw_at(c, mem, blocks * 16 * JIT_VW, b, JIT_VW / 8);
+}
+
+void jit_sink_flush(jit_lower_ctx *c, jit_sink *k) {
+    if (k->red != CANON_RED_SUM || !k->lanes || !k->sum[0])
+        return;
+    LLVMBuilderRef b = c->ir.b;
+    LLVMTypeRef dt = LLVMVectorType(c->ir.f64, JIT_VW);
+    LLVMValueRef part = LLVMBuildFPExt(b, jit_get(c, k->sum[0], k->vt), dt, "");
+    LLVMBuildStore(b, LLVMBuildFAdd(b, jit_get(c, k->dacc, dt), part, ""), k->dacc);
+    LLVMBuildStore(b, LLVMConstNull(k->vt), k->sum[0]);
+}
+
+int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lanes,
+                   LLVMValueRef mem, LLVMValueRef block) {
     if (st->reduce > CANON_RED_MAX)
         return jit_lower_error(c, "a reduction kind", st->reduce);
     *k = (jit_sink){.red = st->reduce,
@@ -352,17 +379,34 @@ int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lan
                     .vt = LLVMVectorType(c->ir.f32, JIT_VW),
                     .mt = LLVMVectorType(c->ir.i1, JIT_VW),
                     .it = LLVMVectorType(c->ir.i32, JIT_VW)};
+    LLVMBuilderRef b = c->ir.b;
+    if (mem && lanes)
+        jit_sink_at(c, k, mem, block);
+    const int in_memory = mem && lanes;
     if (k->red == CANON_RED_SUM) {
         LLVMTypeRef dt = lanes ? LLVMVectorType(c->ir.f64, JIT_VW) : c->ir.f64;
-        k->dacc = jit_var(c, dt, LLVMConstNull(dt));
+        if (in_memory) {
+            LLVMBuildStore(b, LLVMConstNull(dt), k->dacc);
+            LLVMBuildStore(b, LLVMConstNull(k->vt), k->sum[0]);
+        } else {
+            k->dacc = jit_var(c, dt, LLVMConstNull(dt));
+        }
         for (unsigned u = 0; !lanes && u < k->U; u++)
             k->sum[u] = jit_var(c, k->vt, LLVMConstNull(k->vt));
     } else if (k->red != CANON_RED_NONE) {
-        int is_min = k->red == CANON_RED_MIN;
+        const int is_min = k->red == CANON_RED_MIN;
+        LLVMValueRef ext = jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW);
+        LLVMValueRef bits = jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW);
         for (unsigned u = 0; u < k->U; u++) {
-            k->ext[u] = jit_var(c, k->vt, jit_fconst(&c->ir, is_min ? INFINITY : -INFINITY, JIT_VW));
+            if (in_memory) {
+                LLVMBuildStore(b, ext, k->ext[u]);
+                LLVMBuildStore(b, LLVMConstNull(k->mt), k->nan[u]);
+                LLVMBuildStore(b, bits, k->bits[u]);
+                continue;
+            }
+            k->ext[u] = jit_var(c, k->vt, ext);
             k->nan[u] = jit_var(c, k->mt, LLVMConstNull(k->mt));
-            k->bits[u] = jit_var(c, k->it, jit_iconst(&c->ir, is_min ? 0u : ~0u, JIT_VW));
+            k->bits[u] = jit_var(c, k->it, bits);
         }
     }
     return 0;
@@ -370,13 +414,17 @@ int jit_sink_begin(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, int lan
 
 /* MIN/MAX cost one ordered compare + select, one unordered compare and one OR/AND: no
  * IEEE minimum/maximum fix-ups in the loop (lw_minmax_result applies them once).  A SUM
- * with `lanes` adds each lane into its double. */
+ * with `lanes` adds each lane into its double, or (in memory) into its float partial. */
 void jit_sink_step(jit_lower_ctx *c, jit_sink *k, unsigned u, LLVMValueRef v,
                    LLVMValueRef mask) {
     LLVMBuilderRef b = c->ir.b;
     if (k->red == CANON_RED_SUM) {
         if (mask)
             v = LLVMBuildSelect(b, mask, v, jit_fconst(&c->ir, 0.0f, JIT_VW), "");
+        if (k->lanes && k->sum[0]) {
+            LLVMBuildStore(b, LLVMBuildFAdd(b, jit_get(c, k->sum[0], k->vt), v, ""), k->sum[0]);
+            return;
+        }
         if (k->lanes) {
             LLVMTypeRef dt = LLVMVectorType(c->ir.f64, JIT_VW);
             LLVMValueRef d = LLVMBuildFPExt(b, v, dt, "");
@@ -459,7 +507,10 @@ LLVMValueRef jit_sink_end(jit_lower_ctx *c, jit_sink *k) {
     if (k->red == CANON_RED_SUM) {
         unsigned w = k->lanes ? JIT_VW : 1;
         LLVMTypeRef dt = k->lanes ? LLVMVectorType(c->ir.f64, JIT_VW) : c->ir.f64;
-        LLVMValueRef sum = LLVMBuildFPTrunc(b, jit_get(c, k->dacc, dt), lw_vt(c->ir.f32, w), "");
+        LLVMValueRef d = jit_get(c, k->dacc, dt);
+        if (k->lanes && k->sum[0])
+            d = LLVMBuildFAdd(b, d, LLVMBuildFPExt(b, jit_get(c, k->sum[0], k->vt), dt, ""), "");
+        LLVMValueRef sum = LLVMBuildFPTrunc(b, d, lw_vt(c->ir.f32, w), "");
         LLVMValueRef nan = LLVMBuildFCmp(b, LLVMRealUNO, sum, sum, "");
         return LLVMBuildSelect(b, nan, jit_fconst(&c->ir, NAN, w), sum, "sum");
     }
@@ -527,7 +578,7 @@ int jit_sink_run(jit_lower_ctx *c, const canon_stage *st, jit_sink *k) {
 static int lw_range(jit_lower_ctx *c, uint32_t s) {
     const canon_stage *st = &c->p->stages[s];
     jit_sink k;
-    if (jit_sink_begin(c, st, &k, 0) || jit_sink_run(c, st, &k))
+    if (jit_sink_begin(c, st, &k, 0, NULL, NULL) || jit_sink_run(c, st, &k))
         return -1;
     c->acc[s] = jit_sink_end(c, &k);
     return 0;

@@ -15,6 +15,10 @@
  *       a transposed view): JIT_VW rows at once, one per lane, the elements in scalar
  *       loops; every stage, the row's scalars (one per lane) and the results are vectors,
  *       sums one double per lane
+ *     two layouts reorder the loops: a map that gathers (a transposed operand) runs in
+ *       tiles of rows (lg_tiles); a reduction across rows whose operands are contiguous
+ *       along the lanes (a column sum) streams the elements outermost with the rows'
+ *       accumulators in canon_args.scratch (lg_stream_rows)
  *   each operand through jit_access by its class along the lanes: unit → vector (masked)
  *   loads and stores, zero → one element splat, other → gathers and scatters
  *   rows: one loop per row dimension, offsets added per operand; the result stage's
@@ -33,6 +37,7 @@ typedef struct {
     LLVMValueRef shape[CANON_MAX_DIMS];
     LLVMValueRef stride[JIT_GRID_RESULT + 1][CANON_MAX_DIMS];
     LLVMValueRef result; /* float pointer, or NULL */
+    LLVMValueRef scratch; /* canon_args.scratch (a streamed reduction's accumulators) */
 } lg_grid;
 
 /* The operands of the grid: slots 0..n_slots-1, then the result when there is one. */
@@ -91,6 +96,19 @@ static void lg_read(jit_lower_ctx *c, lg_grid *g) {
     }
     c->len_f = LLVMBuildUIToFP(c->ir.b, jit_field(c, offsetof(canon_args, n), c->ir.i64),
                                c->ir.f32, "len");
+    /* the accumulators 2 KiB away from the first array modulo 4 KiB: a load of its next
+     * vector never waits for the store of an accumulator that merely shares the low 12
+     * address bits (4K aliasing cost a streamed column sum half its speed) */
+    LLVMBuilderRef b = c->ir.b;
+    LLVMValueRef scratch = jit_field(c, offsetof(canon_args, scratch), c->ir.ptr);
+    LLVMValueRef delta = jit_i64(c, 2048);
+    if (c->p->n_slots > 0) {
+        LLVMValueRef s0 = LLVMBuildPtrToInt(b, c->slot[0], c->ir.i64, "");
+        LLVMValueRef sc = LLVMBuildPtrToInt(b, scratch, c->ir.i64, "");
+        delta = LLVMBuildAnd(b, LLVMBuildAdd(b, LLVMBuildSub(b, s0, sc, ""), delta, ""),
+                             jit_i64(c, 4096 - 64), "");
+    }
+    g->scratch = LLVMBuildInBoundsGEP2(b, c->i8, scratch, &delta, 1, "");
 }
 
 /* What runs at the innermost point of a loop nest, with the element offsets of every
@@ -161,7 +179,7 @@ static int lg_row(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *a
             continue;
         }
         lg_stage_run r = {.stage = s};
-        if (jit_sink_begin(c, st, &r.sink, 0) ||
+        if (jit_sink_begin(c, st, &r.sink, 0, NULL, NULL) ||
             lg_nest(c, g, g->outer, g->nd, off, lg_stage_body, &r))
             return -1;
         c->acc[s] = jit_sink_end(c, &r.sink);
@@ -205,7 +223,7 @@ static int lg_rows_vector(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off,
             continue;
         }
         r->stage = s;
-        if (jit_sink_begin(c, st, &r->sink, 1) ||
+        if (jit_sink_begin(c, st, &r->sink, 1, NULL, NULL) ||
             lg_nest(c, g, g->outer, g->nd, off, lg_lanes_point, r))
             return -1;
         c->acc[s] = jit_sink_end(c, &r->sink);
@@ -240,6 +258,215 @@ static int lg_rows_across(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off,
     return 0;
 }
 
+/* ---- tiles of rows: maps that gather ---------------------------------------------------- */
+/* A map whose lanes gather an operand (a transposed view) runs in tiles of LG_TILE_ROWS rows
+ * by JIT_VW lanes: the cache lines a tile's gathers bring in serve the tile's other rows
+ * before they are evicted, instead of one row's sweep evicting them. */
+#define LG_TILE_ROWS 16u
+
+static int lg_tiled(const jit_lower_ctx *c, const lg_grid *g) {
+    const canon_program *p = c->p;
+    return !g->across_rows && g->outer >= 1 && g->outer == g->nd - 1 && p->n_stages == 1 &&
+           p->stages[0].reduce == CANON_RED_NONE && p->stages[0].store_slot != CANON_NONE &&
+           lg_others(c, g, g->nd - 1) > 0;
+}
+
+/* Rows [r0, r1) of the innermost row dimension at off: the vector at lanes j (mask). */
+static int lg_tile(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off, LLVMValueRef r0,
+                   LLVMValueRef r1, LLVMValueRef j, LLVMValueRef mask) {
+    const uint32_t R = g->outer - 1;
+    jit_loop l;
+    LLVMValueRef r = jit_loop_begin(c, &l, r0, r1, jit_i64(c, 1));
+    LLVMValueRef here[JIT_GRID_RESULT + 1];
+    for (uint32_t k = 0; k < c->p->n_slots; k++)
+        here[k] = LLVMBuildAdd(c->ir.b, off[k], LLVMBuildMul(c->ir.b, r, g->stride[k][R], ""), "");
+    lg_aim(c, g, here);
+    if (!jit_stage_point(c, &c->p->stages[0], j, JIT_VW, mask))
+        return -1;
+    jit_loop_end(c, &l);
+    return 0;
+}
+
+/* The rows along the innermost row dimension at off, in tiles. */
+static int lg_tiles(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *arg) {
+    (void)arg;
+    LLVMBuilderRef b = c->ir.b;
+    LLVMValueRef rows = g->shape[g->outer - 1];
+    jit_loop lt;
+    LLVMValueRef r0 = jit_loop_begin(c, &lt, jit_i64(c, 0), rows, jit_i64(c, LG_TILE_ROWS));
+    LLVMValueRef lim[2] = {LLVMBuildAdd(b, r0, jit_i64(c, LG_TILE_ROWS), ""), rows};
+    LLVMValueRef r1 = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
+    LLVMValueRef nmain = LLVMBuildAnd(b, c->n, jit_i64(c, ~(uint64_t)(JIT_VW - 1)), "");
+    for (int masked = 0; masked < 2; masked++) {
+        jit_loop l;
+        LLVMValueRef j = jit_loop_begin(c, &l, masked ? nmain : jit_i64(c, 0),
+                                        masked ? c->n : nmain, jit_i64(c, JIT_VW));
+        if (lg_tile(c, g, off, r0, r1, j, masked ? jit_tail_mask(c, j, c->n) : NULL))
+            return -1;
+        jit_loop_end(c, &l);
+    }
+    jit_loop_end(c, &lt);
+    return 0;
+}
+
+/* ---- streamed reductions: rows across lanes, elements in memory order --------------------- */
+/* A reduction whose rows lie along a contiguous dimension (a column sum of a row-major
+ * matrix) keeps the accumulators of LG_STREAM_LANES rows in canon_args.scratch and walks
+ * the elements outermost, each a contiguous run of those rows: the loads stream through
+ * memory as NumPy's do, where lanes across rows with the elements innermost would walk a
+ * column (a page per element). */
+#define LG_STREAM_LANES JIT_SINK_LANES
+_Static_assert(JIT_SINK_BYTES + 4096 <= CANON_CONTRACT_SCRATCH_FLOATS * 4,
+               "a tile's accumulators fit the scratch at any offset below 4 KiB");
+
+static int lg_streamed(const jit_lower_ctx *c, const lg_grid *g) {
+    const canon_program *p = c->p;
+    if (!g->across_rows || p->n_stages < 1 || p->stages[0].domain != CANON_DOM_GRID ||
+        p->stages[0].reduce == CANON_RED_NONE || p->stages[0].store_slot != CANON_NONE)
+        return 0;
+    for (uint32_t s = 1; s < p->n_stages; s++)
+        if (p->stages[s].domain != CANON_DOM_SCALAR)
+            return 0;
+    for (uint32_t k = 0; k < p->n_slots; k++)
+        if (jit_grid_class(c->key, k, g->lane_dim) == JIT_STRIDE_OTHER)
+            return 0;
+    return 1;
+}
+
+/* One pass over the lane blocks of a tile: which one, and the tile's place. */
+typedef struct {
+    LLVMValueRef t0, tn; /* the tile's first lane and lane count */
+    jit_sink sink;
+} lg_stream;
+
+/* Elements folded per pass over a tile's blocks: a sum adds their vectors first, so its
+ * accumulators are loaded and stored once per LG_STREAM_STEP elements. */
+#define LG_STREAM_STEP 4u
+
+/* `count` consecutive elements of the innermost element dimension from offsets off: every
+ * block of the tile folds their vectors. */
+static int lg_stream_point(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off,
+                           unsigned count, lg_stream *t) {
+    LLVMBuilderRef bld = c->ir.b;
+    const uint32_t E = g->nd - 1;
+    LLVMValueRef full = LLVMBuildUDiv(bld, t->tn, jit_i64(c, JIT_VW), "");
+    LLVMValueRef blocks = LLVMBuildUDiv(bld, LLVMBuildAdd(bld, t->tn, jit_i64(c, JIT_VW - 1), ""),
+                                        jit_i64(c, JIT_VW), "");
+    LLVMValueRef end = LLVMBuildAdd(bld, t->t0, t->tn, "");
+    for (int masked = 0; masked < 2; masked++) { /* the full blocks, then the partial one */
+        jit_loop l;
+        LLVMValueRef b = jit_loop_begin(c, &l, masked ? full : jit_i64(c, 0),
+                                        masked ? blocks : full, jit_i64(c, 1));
+        LLVMValueRef j = LLVMBuildAdd(bld, t->t0, LLVMBuildMul(bld, b, jit_i64(c, JIT_VW), ""), "");
+        LLVMValueRef mask = masked ? jit_tail_mask(c, j, end) : NULL, sum = NULL;
+        jit_sink_at(c, &t->sink, g->scratch, b);
+        for (unsigned r = 0; r < count; r++) {
+            LLVMValueRef here[JIT_GRID_RESULT + 1];
+            for (uint32_t k = 0; k < c->p->n_slots; k++)
+                here[k] = LLVMBuildAdd(bld, off[k], LLVMBuildMul(bld, jit_i64(c, r),
+                                                                 g->stride[k][E], ""), "");
+            lg_aim(c, g, here);
+            LLVMValueRef v = jit_stage_point(c, &c->p->stages[0], j, JIT_VW, mask);
+            if (!v)
+                return -1;
+            if (t->sink.red != CANON_RED_SUM)
+                jit_sink_step(c, &t->sink, 0, v, NULL);
+            else
+                sum = sum ? LLVMBuildFAdd(bld, sum, v, "") : v;
+        }
+        if (sum)
+            jit_sink_step(c, &t->sink, 0, sum, NULL);
+        jit_loop_end(c, &l);
+    }
+    return 0;
+}
+
+/* The innermost element dimension at off in runs of JIT_SUM_LANES_RUN elements (a multiple
+ * of LG_STREAM_STEP), each run followed by a flush of every block's float partials. */
+static int lg_stream_run(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *arg) {
+    lg_stream *t = arg;
+    LLVMBuilderRef bld = c->ir.b;
+    const uint32_t E = g->nd - 1;
+    LLVMValueRef n = g->shape[E];
+    jit_loop lr;
+    LLVMValueRef e0 = jit_loop_begin(c, &lr, jit_i64(c, 0), n, jit_i64(c, JIT_SUM_LANES_RUN));
+    LLVMValueRef lim[2] = {LLVMBuildAdd(bld, e0, jit_i64(c, JIT_SUM_LANES_RUN), ""), n};
+    LLVMValueRef e1 = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
+    LLVMValueRef e_main = LLVMBuildAdd(
+        bld, e0,
+        LLVMBuildAnd(bld, LLVMBuildSub(bld, e1, e0, ""), jit_i64(c, ~(uint64_t)(LG_STREAM_STEP - 1)), ""),
+        "");
+    for (int rest = 0; rest < 2; rest++) { /* LG_STREAM_STEP elements a pass, then singles */
+        const unsigned count = rest ? 1 : LG_STREAM_STEP;
+        jit_loop le;
+        LLVMValueRef e = jit_loop_begin(c, &le, rest ? e_main : e0, rest ? e1 : e_main,
+                                        jit_i64(c, count));
+        LLVMValueRef here[JIT_GRID_RESULT + 1];
+        for (uint32_t k = 0; k < c->p->n_slots; k++)
+            here[k] = LLVMBuildAdd(bld, off[k], LLVMBuildMul(bld, e, g->stride[k][E], ""), "");
+        if (lg_stream_point(c, g, here, count, t))
+            return -1;
+        jit_loop_end(c, &le);
+    }
+    if (t->sink.red == CANON_RED_SUM) {
+        LLVMValueRef blocks = LLVMBuildUDiv(bld, LLVMBuildAdd(bld, t->tn, jit_i64(c, JIT_VW - 1), ""),
+                                            jit_i64(c, JIT_VW), "");
+        jit_loop lf;
+        LLVMValueRef b = jit_loop_begin(c, &lf, jit_i64(c, 0), blocks, jit_i64(c, 1));
+        jit_sink_at(c, &t->sink, g->scratch, b);
+        jit_sink_flush(c, &t->sink);
+        jit_loop_end(c, &lf);
+    }
+    jit_loop_end(c, &lr);
+    return 0;
+}
+_Static_assert(JIT_SUM_LANES_RUN % LG_STREAM_STEP == 0, "runs are whole steps");
+
+/* The rows along the lane dimension at off, LG_STREAM_LANES at a time: accumulators set,
+ * the elements streamed, then per block the sink's value, the SCALAR stages, the result. */
+static int lg_stream_rows(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *arg) {
+    (void)arg;
+    LLVMBuilderRef bld = c->ir.b;
+    const canon_program *p = c->p;
+    const uint32_t L = g->lane_dim;
+    LLVMValueRef n = g->shape[L];
+    jit_loop lt;
+    lg_stream t;
+    t.t0 = jit_loop_begin(c, &lt, jit_i64(c, 0), n, jit_i64(c, LG_STREAM_LANES));
+    LLVMValueRef lim[2] = {LLVMBuildSub(bld, n, t.t0, ""), jit_i64(c, LG_STREAM_LANES)};
+    t.tn = jit_intrinsic(&c->ir, "llvm.umin", c->ir.i64, lim, 2);
+    LLVMValueRef blocks = LLVMBuildUDiv(bld, LLVMBuildAdd(bld, t.tn, jit_i64(c, JIT_VW - 1), ""),
+                                        jit_i64(c, JIT_VW), "");
+    jit_loop l0;
+    LLVMValueRef b = jit_loop_begin(c, &l0, jit_i64(c, 0), blocks, jit_i64(c, 1));
+    if (jit_sink_begin(c, &p->stages[0], &t.sink, 1, g->scratch, b))
+        return -1;
+    jit_loop_end(c, &l0);
+    if (lg_nest(c, g, g->outer, g->nd - 1, off, lg_stream_run, &t))
+        return -1;
+    jit_loop l1;
+    b = jit_loop_begin(c, &l1, jit_i64(c, 0), blocks, jit_i64(c, 1));
+    LLVMValueRef j = LLVMBuildAdd(bld, t.t0, LLVMBuildMul(bld, b, jit_i64(c, JIT_VW), ""), "");
+    LLVMValueRef mask = jit_tail_mask(c, j, LLVMBuildAdd(bld, t.t0, t.tn, ""));
+    jit_sink_at(c, &t.sink, g->scratch, b);
+    c->acc[0] = jit_sink_end(c, &t.sink);
+    for (uint32_t s = 1; s < p->n_stages; s++) {
+        jit_point pt = {.w = JIT_VW};
+        if (!(c->acc[s] = jit_lower_eval(c, &pt, p->stages[s].root)))
+            return -1;
+    }
+    if (p->result_stage != CANON_NONE) {
+        if (!c->acc[p->result_stage])
+            return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
+        jit_access(c, jit_elem(c, g->result, off[JIT_GRID_RESULT]), g->stride[JIT_GRID_RESULT][L],
+                   jit_grid_class(c->key, JIT_GRID_RESULT, L), j, JIT_VW, mask,
+                   jit_splat(c, c->acc[p->result_stage], JIT_VW));
+    }
+    jit_loop_end(c, &l1);
+    jit_loop_end(c, &lt);
+    return 0;
+}
+
 int jit_lower_grid(jit_lower_ctx *c) {
     const canon_program *p = c->p;
     for (uint32_t s = 0; s < p->n_stages; s++)
@@ -254,6 +481,8 @@ int jit_lower_grid(jit_lower_ctx *c) {
     LLVMValueRef off[JIT_GRID_RESULT + 1];
     for (uint32_t k = 0; k <= JIT_GRID_RESULT; k++)
         off[k] = jit_i64(c, 0);
+    if (lg_streamed(c, &g))
+        return lg_nest(c, &g, 0, g.outer, off, lg_stream_rows, NULL);
     if (g.across_rows) /* c->n unused: the lanes' loop is lg_rows_across's */
         return lg_nest(c, &g, 0, g.outer, off, lg_rows_across, NULL);
     if (g.outer == g.nd) { /* rows of one element: lanes over a dimension of extent 1 */
@@ -264,5 +493,7 @@ int jit_lower_grid(jit_lower_ctx *c) {
     } else {
         c->n = g.shape[g.nd - 1];
     }
+    if (lg_tiled(c, &g))
+        return lg_nest(c, &g, 0, g.outer - 1, off, lg_tiles, NULL);
     return lg_nest(c, &g, 0, g.outer, off, lg_row, NULL);
 }

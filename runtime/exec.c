@@ -7,7 +7,8 @@
  *   (runtime/parallel.c), each piece:
  *     backend "jit"    → jit_run; on error → fallbacks += 1 → interp_run
  *     backend "interp" → interp_run
- *   A CONTRACT program on the JIT gets the piece's thread's scratch (canon_args.scratch):
+ *   A CONTRACT or GRID program on the JIT gets the piece's thread's scratch
+ *   (canon_args.scratch: packed gemm panels, a column reduction's accumulators):
  *   one 64-byte aligned block per thread, allocated at its first contraction, reused by
  *   every later one and freed at thread exit; when it cannot be allocated the op fails
  *   with HG_ERR_NO_MEMORY.
@@ -225,7 +226,7 @@ typedef struct {
     const canon_program *p;
     int backend;
     int boundary_class;
-    bool contract; /* p has a CONTRACT stage: JIT kernels get scratch */
+    bool scratch; /* p has a CONTRACT or GRID stage: JIT kernels get scratch */
 } rt_exec_ctx;
 
 /* Runs c->p on args on c->backend, the interpreter after a JIT failure (counted); on error
@@ -236,12 +237,12 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
 #ifdef HG_WITH_JIT
     if (c->backend == RT_BACKEND_JIT) {
         canon_args with_scratch;
-        if (c->contract) {
+        if (c->scratch) {
             with_scratch = *args;
             with_scratch.scratch = rt_scratch();
             with_scratch.scratch_floats = CANON_CONTRACT_SCRATCH_FLOATS;
             if (!with_scratch.scratch) {
-                snprintf(err, err_cap, "%s: no memory for the %zu KiB contraction scratch",
+                snprintf(err, err_cap, "%s: no memory for the %zu KiB kernel scratch",
                          rt_op_name(c->p), CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float) / 1024);
                 return HG_ERR_NO_MEMORY;
             }
@@ -270,7 +271,8 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
     if (st != HG_OK)
         return st;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
-        c.contract |= p->stages[s].domain == CANON_DOM_CONTRACT;
+        c.scratch |= p->stages[s].domain == CANON_DOM_CONTRACT ||
+                     p->stages[s].domain == CANON_DOM_GRID;
     if (rt_dump_canon)
         rt_dump_once(p);
     char err[256];

@@ -807,6 +807,31 @@ static void test_contract_general_bodies(void **state) {
     }
 }
 
+/* Column sums of a 524288 x 2 row-major matrix (the streamed path: rows across lanes,
+ * elements in memory order) whose first row is 2^26 and the rest ones, within the sum
+ * bound: a float accumulator over all the rows would lose every 1 (2^26 + 4 rounds to
+ * 2^26), the float partials flushed into doubles lose a few.  Both engines. */
+static void test_grid_long_columns(void **state) {
+    (void)state;
+    enum { R = 524288, C = 2 };
+    for (uint64_t i = 0; i < (uint64_t)R * C; i++)
+        g_in[0][i] = i < C ? 67108864.0f : 1.0f;
+    const grid_case gc = {2, 1, {C, R}};  /* kept: the columns; elements: the rows */
+    int64_t st[CANON_MAX_SLOTS][CANON_MAX_DIMS] = {{1, C}};
+    float rj[C], ri[C];
+    const float par[2] = {0, 0};
+    run_grid(canon_grid_form(CANON_OP_reduce_sum_f32), &gc, st, par, NULL, NULL, rj, ri);
+    for (int j = 0; j < C; j++) {
+        double sum = 0;
+        for (int r = 0; r < R; r++)
+            sum += g_in[0][(uint64_t)r * C + (uint64_t)j];
+        const double tol = sum_bound(R, sum);
+        if (!(fabs(rj[j] - sum) <= tol) || !(fabs(ri[j] - sum) <= tol))
+            fail_msg("column %d: jit %.9g interp %.9g want %.17g (tol %.3g)", j, rj[j], ri[j],
+                     sum, tol);
+    }
+}
+
 /* GRID stages whose expression is not an op's: JIT and interpreter bit-identical and equal
  * to the body on each element, over every grid case and layout of the operand. */
 static void test_grid_general_bodies(void **state) {
@@ -1265,7 +1290,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_contract),        cmocka_unit_test(test_contract_ragged),
         cmocka_unit_test(test_small_stack_gemm), cmocka_unit_test(test_grid),
         cmocka_unit_test(test_contract_general_bodies),
-        cmocka_unit_test(test_grid_general_bodies),
+        cmocka_unit_test(test_grid_general_bodies), cmocka_unit_test(test_grid_long_columns),
         cmocka_unit_test(test_cache_hit_and_shared_form),
         cmocka_unit_test(test_concurrent_miss), cmocka_unit_test(test_forced_failure),
         cmocka_unit_test(test_disk_cache),      cmocka_unit_test(test_eviction),
