@@ -1,15 +1,16 @@
 #!/usr/bin/python3
 """bench/report.py — turns the benchmark CSVs into summary.md and plots.
 
-    /usr/bin/python3 bench/report.py [--c c.csv] [--py py.csv] [--fusion fusion.md]
+    /usr/bin/python3 bench/report.py [--c c.csv] [--py py.csv] [--section FILE.md ...]
                                      [--out .]
 
 Reads hg_bench's CSV (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 OPENBLAS_CORETYPE=SkylakeX, compile costs) and, if present, bench.py's (hologram_ffi vs
 NumPy).  Writes summary.md: speed-up tables (time of the other path / time of the JIT, so
 > 1 means the JIT is faster), contraction throughput, per-call overhead, compile costs, and
-the issue's speed targets with the measured ratio and met/missed; the fusion section that
-fusion.py wrote (evaluate() vs per-op calls, NumPy, numexpr, numba), if present, as is;
+the issue's speed targets with the measured ratio and met/missed; the markdown sections
+given with --section (fusion.py's: evaluate() vs per-op calls, NumPy, numexpr, numba;
+tensors.py's: N-d compute vs NumPy), those present, as they are;
 and PNGs (log-log time vs size per op, GFLOP/s vs size for gemm/matvec, compile cost per
 op).
 """
@@ -343,7 +344,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--c", default="c.csv")
     ap.add_argument("--py", default="py.csv")
-    ap.add_argument("--fusion", default="fusion.md", help="fusion.py's markdown")
+    ap.add_argument("--section", action="append", default=[],
+                    help="a markdown section to include (fusion.py's, tensors.py's)")
     ap.add_argument("--out", default=".")
     args = ap.parse_args()
     res = Results()
@@ -406,11 +408,12 @@ def main():
                      ["C: gcc loop (no API call)", fmt_ns(res.get("vector_add_f32", 16, "gcc"))],
                      ["Python: hologram_ffi.vector_add_f32 (JIT)", fmt_ns(py16)],
                      ["Python: numpy.add(a, b, out=c)", fmt_ns(np16)]]) + "\n")
-    if os.path.exists(args.fusion):
-        with open(args.fusion) as f:
-            md.append(f.read())
-    else:
-        print(f"report.py: {args.fusion} not found: no fusion section", file=sys.stderr)
+    for section in args.section:
+        if os.path.exists(section):
+            with open(section) as f:
+                md.append(f.read())
+        else:
+            print(f"report.py: {section} not found: that section is left out", file=sys.stderr)
     bad = checks(res)
     md.append("## Result checks and notes\n")
     if bad:
