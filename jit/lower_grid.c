@@ -341,7 +341,7 @@ typedef struct {
 
 /* Elements folded per pass over a tile's blocks: a sum adds their vectors first, so its
  * accumulators are loaded and stored once per LG_STREAM_STEP elements. */
-#define LG_STREAM_STEP 4u
+#define LG_STREAM_STEP 8u
 
 /* `count` consecutive elements of the innermost element dimension from offsets off: every
  * block of the tile folds their vectors. */
