@@ -5,7 +5,8 @@
  *               ─→ rt_get_tensor / rt_get_buffer (/ executor ownership check)
  *               ─→ views: a geometry (shape, strides, offset) computed from the tensor's
  *                  (tensor_view + one geometry function per view), over the same buffer
- *                  copies: rt_buffer_create + rt_grid_exec(buffer_copy) | rt_run_op(gemm_f32)
+ *                  copies: rt_buffer_create + rt_grid_exec(buffer_copy)
+ *                  matmul: rt_buffer_create + rt_run_op(gemm_f32) per batch item
  *               ─→ tensor_emit: the invariants below checked for every new tensor,
  *                  rt_tensor_create (buffer->views++)
  *               ─→ rt_leave
@@ -14,6 +15,8 @@
  * buffer length, and when numel > 0 every reachable element (offset + sum (shape_d - 1) *
  * stride_d) lies inside the buffer.  tensor_emit refuses any geometry that breaks them.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -790,48 +793,137 @@ hg_status hg_tensor_reshape(uint64_t executor, uint64_t tensor, const char *shap
     return st;
 }
 
+/* ---- matmul ---------------------------------------------------------------------------
+ * np.matmul on views of rank >= 2: A [..., m, k] . B [..., k, n] -> C [..., m, n], the batch
+ * dimensions (all but the last two) broadcast; one CONTRACT run of gemm_f32 per batch item,
+ * reading A and B through their strides from their offsets (no copy), into a new row-major
+ * buffer. */
+
+/* Records "matmul A x B: <detail>" (the shapes of ta and tb) and returns HG_ERR_SHAPE. */
+__attribute__((format(printf, 3, 4))) static hg_status
+tensor_matmul_refuse(const rt_tensor *ta, const rt_tensor *tb, const char *fmt, ...) {
+    char detail[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return rt_error(HG_ERR_SHAPE, "matmul %s x %s: %s", tensor_dims_str(ta->shape, ta->ndim).text,
+                    tensor_dims_str(tb->shape, tb->ndim).text, detail);
+}
+
+/* C's shape (*nd = the larger rank): the broadcast batch dimensions, then [m, n].  SHAPE
+ * naming both shapes and the offending dimension. */
+static hg_status tensor_matmul_shape(const rt_tensor *ta, const rt_tensor *tb, uint64_t *shape,
+                                     uint32_t *nd) {
+    if (ta->ndim < 2 || tb->ndim < 2)
+        return tensor_matmul_refuse(ta, tb,
+                                    "A is %u-D and B %u-D: both need at least 2 dimensions "
+                                    "(a 1-D operand is not promoted as NumPy does: unsqueeze "
+                                    "it)",
+                                    ta->ndim, tb->ndim);
+    const uint32_t ba = ta->ndim - 2, bb = tb->ndim - 2;
+    if (ta->shape[ba + 1] != tb->shape[bb])
+        return tensor_matmul_refuse(ta, tb,
+                                    "inner dimensions differ: dimension %u of A has %llu, "
+                                    "dimension %u of B has %llu",
+                                    ba + 1, (unsigned long long)ta->shape[ba + 1], bb,
+                                    (unsigned long long)tb->shape[bb]);
+    uint32_t nbatch;
+    int bad = tensor_broadcast(ta->shape, ba, tb->shape, bb, shape, &nbatch);
+    if (bad >= 0) {
+        const uint32_t da = (uint32_t)bad + ba - nbatch, db = (uint32_t)bad + bb - nbatch;
+        return tensor_matmul_refuse(ta, tb,
+                                    "batch dimensions do not broadcast: dimension %u of A "
+                                    "has %llu, dimension %u of B has %llu, and neither is 1",
+                                    da, (unsigned long long)ta->shape[da], db,
+                                    (unsigned long long)tb->shape[db]);
+    }
+    shape[nbatch] = ta->shape[ba];
+    shape[nbatch + 1] = tb->shape[bb + 1];
+    *nd = nbatch + 2;
+    return HG_OK;
+}
+
+/* The step of t's pointer along dimension d of C's batch (nd: C's rank; shapes aligned at
+ * the right): 0 where t lacks the dimension or has extent 1 there (broadcast). */
+static uint64_t tensor_batch_step(const rt_tensor *t, uint32_t nd, uint32_t d) {
+    if (d + t->ndim < nd)
+        return 0;
+    const uint32_t td = d + t->ndim - nd;
+    return t->shape[td] == 1 ? 0 : t->stride[td];
+}
+
+/* Fills c (C row-major, shape[0..nd)) by one gemm_f32 run per batch item, in row-major
+ * order: item i reads A and B from their offsets advanced by tensor_batch_step along
+ * each batch dimension and writes C's i-th m x n block.  Every item has the same
+ * contraction shape and strides (one kernel key); only its base pointers differ.
+ * m, n, k > 0. */
+static hg_status tensor_matmul_run(const rt_tensor *ta, const rt_tensor *tb, const uint64_t *shape,
+                                   uint32_t nd, float *c) {
+    const uint32_t nbatch = nd - 2, ra = ta->ndim - 2, rb = tb->ndim - 2;
+    uint64_t step_a[HG_MAX_DIMS], step_b[HG_MAX_DIMS], idx[HG_MAX_DIMS] = {0}, items = 1;
+    for (uint32_t d = 0; d < nbatch; d++) {
+        step_a[d] = tensor_batch_step(ta, nd, d);
+        step_b[d] = tensor_batch_step(tb, nd, d);
+        items *= shape[d];
+    }
+    canon_args args;
+    memset(&args, 0, sizeof args);
+    args.contract = (canon_contract_shape){
+        .m = shape[nbatch],
+        .n = shape[nbatch + 1],
+        .k = ta->shape[ra + 1],
+        .a_rs = (int64_t)ta->stride[ra],
+        .a_cs = (int64_t)ta->stride[ra + 1],
+        .b_rs = (int64_t)tb->stride[rb],
+        .b_cs = (int64_t)tb->stride[rb + 1],
+    };
+    const uint64_t block = shape[nbatch] * shape[nbatch + 1];
+    uint64_t oa = ta->offset, ob = tb->offset;
+    for (uint64_t i = 0; i < items; i++) {
+        args.slot[0] = ta->buf->data + oa;
+        args.slot[1] = tb->buf->data + ob;
+        args.slot[2] = c + i * block;
+        float unused;
+        hg_status st = rt_run_op(CANON_OP_gemm_f32, &args, -1, &unused);
+        if (st != HG_OK)
+            return st;
+        for (uint32_t d = nbatch; d-- > 0;) { /* the next item's offsets */
+            oa += step_a[d];
+            ob += step_b[d];
+            if (++idx[d] < shape[d])
+                break;
+            oa -= step_a[d] * shape[d];
+            ob -= step_b[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+    return HG_OK;
+}
+
 static hg_status tensor_matmul(uint64_t executor, uint64_t a, uint64_t b, uint64_t *out_tensor) {
     rt_executor *e;
     rt_tensor *ta, *tb;
     rt_buffer *nb;
-    uint64_t numel;
+    uint64_t shape[HG_MAX_DIMS], numel;
+    uint32_t nd = 0;
     if (out_tensor == NULL)
         return tensor_null_out("out_tensor");
     hg_status st = tensor_get_owned(executor, a, &e, &ta);
     if (st == HG_OK)
         st = tensor_get_owned(executor, b, &e, &tb);
-    if (st != HG_OK)
-        return st;
-    if (ta->ndim != 2 || tb->ndim != 2 || ta->shape[1] != tb->shape[0])
-        return rt_error(HG_ERR_SHAPE, "matmul %s x %s: %s",
-                        tensor_dims_str(ta->shape, ta->ndim).text,
-                        tensor_dims_str(tb->shape, tb->ndim).text,
-                        ta->ndim != 2 || tb->ndim != 2 ? "both tensors must be 2-D"
-                                                       : "inner dimensions differ");
-    const uint64_t shape[2] = {ta->shape[0], tb->shape[1]};
-    st = tensor_numel_of(shape, 2, &numel);
+    if (st == HG_OK)
+        st = tensor_matmul_shape(ta, tb, shape, &nd);
+    if (st == HG_OK && tensor_numel_of(shape, nd, &numel) != HG_OK)
+        st = tensor_matmul_refuse(ta, tb, "the result's %s", hg_last_error());
     if (st == HG_OK)
         st = rt_buffer_create(e, numel, &nb);
     if (st != HG_OK)
         return st;
-    if (numel > 0 && ta->shape[1] > 0) { /* k = 0 leaves the zero-filled buffer */
-        canon_args args;
-        memset(&args, 0, sizeof args);
-        args.slot[0] = ta->buf->data + ta->offset;
-        args.slot[1] = tb->buf->data + tb->offset;
-        args.slot[2] = nb->data;
-        args.contract.m = shape[0];
-        args.contract.n = shape[1];
-        args.contract.k = ta->shape[1];
-        args.contract.a_rs = (int64_t)ta->stride[0];
-        args.contract.a_cs = (int64_t)ta->stride[1];
-        args.contract.b_rs = (int64_t)tb->stride[0];
-        args.contract.b_cs = (int64_t)tb->stride[1];
-        float unused;
-        st = rt_run_op(CANON_OP_gemm_f32, &args, -1, &unused);
-    }
+    if (numel > 0 && ta->shape[ta->ndim - 1] > 0) /* k = 0 leaves the zero-filled buffer */
+        st = tensor_matmul_run(ta, tb, shape, nd, nb->data);
     if (st == HG_OK) {
-        const tensor_geom g = tensor_geom_row_major(shape, 2, 0);
+        const tensor_geom g = tensor_geom_row_major(shape, nd, 0);
         st = tensor_emit(nb, &g, out_tensor);
     }
     if (st != HG_OK)

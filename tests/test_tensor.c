@@ -2,8 +2,9 @@
  * tests/test_tensor.c — the hg_tensor_* functions through the public API.
  *
  * Values are checked against independent references: a double-precision loop over the
- * view's indices (offset + sum idx_d * stride_d) for copies, and a double triple loop for
- * matmul (tolerance 1e-5 * k * max|a| * max|b|, the API's gemm bound).  Computing tests
+ * view's indices (offset + sum idx_d * stride_d) for copies, and a double triple loop per
+ * batch item for matmul, reading A and B through their strides (tolerance 1e-6 * (k + 1) *
+ * sum_p |a_ip * b_pj|, tests/test_jit.c's contraction bound).  Computing tests
  * run under every backend the build has ("interp", and "jit" when compiled in).
  */
 #include <math.h>
@@ -119,6 +120,34 @@ static void dims_json(char *buf, size_t cap, const uint64_t *d, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         o += (size_t)snprintf(buf + o, cap - o, "%s%llu", i ? "," : "", (unsigned long long)d[i]);
     snprintf(buf + o, cap - o, "]");
+}
+
+/* How many tensors view buffer b (>= 1), read from hg_buffer_cleanup's BUSY message. */
+static unsigned views_of(uint64_t b) {
+    unsigned n = 0;
+    hg_status st = hg_buffer_cleanup(b);
+    if (st != HG_ERR_BUSY)
+        fail_msg("buffer_cleanup -> %s, want BUSY", hg_status_string(st));
+    const char *m = strstr(hg_last_error(), "viewed by ");
+    assert_non_null(m);
+    assert_int_equal(sscanf(m, "viewed by %u", &n), 1);
+    return n;
+}
+
+/* Checks that get(t) (tensor_shape or tensor_strides) gives dims d[0..n). */
+static void expect_dims(hg_status (*get)(uint64_t, char **), uint64_t t, const uint64_t *d,
+                        uint32_t n) {
+    char want[200], *s = NULL;
+    dims_json(want, sizeof want, d, n);
+    OK(get(t, &s));
+    char *o = s; /* drop the spaces of ", " (dims_json writes none) */
+    for (const char *c = s; *c; c++)
+        if (*c != ' ')
+            *o++ = *c;
+    *o = '\0';
+    if (strcmp(s, want) != 0)
+        fail_msg("got %s, want %s", s, want);
+    hg_free_string(s);
 }
 
 /* Checks that tensor t (over a buffer) holds exactly `want[0..numel)` in row-major order
@@ -453,52 +482,100 @@ static void test_reshape(void **state) {
     OK(hg_executor_cleanup(e));
 }
 
-/* C = A . B for views a (m x k) and b (k x n) of `data`, checked against a double loop. */
+/* The element offset of batch item `idx` (C's batch index, nd: C's rank) in view v: its
+ * batch dimensions aligned at the right, a missing or extent-1 one contributing nothing. */
+static uint64_t batch_offset(const view *v, uint32_t nd, const uint64_t *idx) {
+    uint64_t pos = v->offset;
+    for (uint32_t d = 0; d + 2 < nd; d++)
+        if (d + v->ndim >= nd && v->shape[d + v->ndim - nd] > 1)
+            pos += idx[d] * v->stride[d + v->ndim - nd];
+    return pos;
+}
+
+/* C = matmul(A, B) for tensors ta and tb whose geometry over `data` (their buffer's
+ * contents) is va and vb (ranks >= 2, batch dimensions broadcast as NumPy does), checked:
+ * C's shape, a new contiguous buffer of exactly numel elements, and each element against a
+ * double loop reading A and B through va and vb, within 1e-6 * (k + 1) * sum_p |A[i,p]
+ * B[p,j]| (tests/test_jit.c's contraction bound, tighter than the API's gemm bound; with
+ * k = 0 exact zeros). */
 static void check_matmul(uint64_t e, uint64_t ta, uint64_t tb, const view *va, const view *vb,
                          const float *data) {
-    uint64_t m = va->shape[0], k = va->shape[1], n = vb->shape[1];
-    double *a = malloc((m * k + 1) * sizeof *a), *bm = malloc((k * n + 1) * sizeof *bm);
-    float *got = malloc((m * n + 1) * sizeof *got);
-    assert_true(a && bm && got);
-    view_gather(va, data, a);
-    view_gather(vb, data, bm);
+    const uint32_t nd = va->ndim > vb->ndim ? va->ndim : vb->ndim;
+    uint64_t shape[8], items = 1;
+    for (uint32_t d = 0; d + 2 < nd; d++) {
+        uint64_t ea = d + va->ndim >= nd ? va->shape[d + va->ndim - nd] : 1;
+        uint64_t eb = d + vb->ndim >= nd ? vb->shape[d + vb->ndim - nd] : 1;
+        assert_true(ea == eb || ea == 1 || eb == 1);
+        shape[d] = ea == 1 ? eb : ea;
+        items *= shape[d];
+    }
+    const uint64_t m = va->shape[va->ndim - 2], k = va->shape[va->ndim - 1];
+    const uint64_t n = vb->shape[vb->ndim - 1], numel = items * m * n;
+    const int64_t ars = (int64_t)va->stride[va->ndim - 2], acs = (int64_t)va->stride[va->ndim - 1];
+    const int64_t brs = (int64_t)vb->stride[vb->ndim - 2], bcs = (int64_t)vb->stride[vb->ndim - 1];
+    shape[nd - 2] = m;
+    shape[nd - 1] = n;
     uint64_t tc;
     OK(hg_tensor_matmul(e, ta, tb, &tc));
-    char want_shape[64];
-    snprintf(want_shape, sizeof want_shape, "[%llu, %llu]", (unsigned long long)m,
-             (unsigned long long)n);
-    expect_json(hg_tensor_shape, tc, want_shape);
+    expect_dims(hg_tensor_shape, tc, shape, nd);
     assert_int_equal(contiguous(tc), 1);
+    assert_int_equal(u32_of(hg_tensor_offset, tc), 0);
     uint64_t cb = buffer_of(tc);
+    uint32_t len = 0;
+    OK(hg_buffer_length(cb, &len));
+    assert_int_equal(len, numel);
     assert_true(cb != buffer_of(ta) && cb != buffer_of(tb));
-    OK(hg_buffer_read(e, cb, got, m * n));
-    double amax = 0, bmax = 0;
-    for (uint64_t i = 0; i < m * k; i++)
-        amax = fmax(amax, fabs(a[i]));
-    for (uint64_t i = 0; i < k * n; i++)
-        bmax = fmax(bmax, fabs(bm[i]));
-    double tol = 1e-5 * (double)k * amax * bmax + 1e-30;
-    for (uint64_t i = 0; i < m; i++)
-        for (uint64_t j = 0; j < n; j++) {
-            double ref = 0;
-            for (uint64_t p = 0; p < k; p++)
-                ref += a[i * k + p] * bm[p * n + j];
-            if (fabs((double)got[i * n + j] - ref) > tol)
-                fail_msg("C[%llu,%llu] = %.9g, want %.9g (tol %g)", (unsigned long long)i,
-                         (unsigned long long)j, (double)got[i * n + j], ref, tol);
+    float *got = malloc((numel ? numel : 1) * sizeof *got);
+    assert_non_null(got);
+    OK(hg_buffer_read(e, cb, got, numel));
+    for (uint64_t item = 0; item < items && m * n > 0; item++) {
+        uint64_t idx[8], rest = item;
+        for (uint32_t d = nd - 2; d-- > 0;) {
+            idx[d] = rest % shape[d];
+            rest /= shape[d];
         }
+        const uint64_t oa = batch_offset(va, nd, idx), ob = batch_offset(vb, nd, idx);
+        for (uint64_t i = 0; i < m; i++)
+            for (uint64_t j = 0; j < n; j++) {
+                double ref = 0, mag = 0;
+                for (uint64_t p = 0; p < k; p++) {
+                    double t = (double)data[oa + i * ars + p * acs] *
+                               (double)data[ob + p * brs + j * bcs];
+                    ref += t;
+                    mag += fabs(t);
+                }
+                const double c = got[(item * m + i) * n + j];
+                const double tol = 1e-6 * (double)(k + 1) * mag;
+                if (!(fabs(c - ref) <= tol))
+                    fail_msg("item %llu C[%llu,%llu] = %.9g, want %.9g (tol %.3g)",
+                             (unsigned long long)item, (unsigned long long)i,
+                             (unsigned long long)j, c, ref, tol);
+            }
+    }
     OK(hg_tensor_cleanup(tc));
     OK(hg_buffer_cleanup(cb));
-    free(a);
-    free(bm);
     free(got);
+}
+
+/* A tensor over buffer b with v's geometry: a [2, shape...] view with strides [offset,
+ * strides...], selected at 1 (so v's strides need reach only its own elements). */
+static uint64_t make_view_at(uint64_t b, const view *v) {
+    uint64_t shape[9] = {2}, stride[9] = {v->offset}, outer, t;
+    char s1[256], s2[256];
+    memcpy(shape + 1, v->shape, v->ndim * sizeof *shape);
+    memcpy(stride + 1, v->stride, v->ndim * sizeof *stride);
+    dims_json(s1, sizeof s1, shape, v->ndim + 1);
+    dims_json(s2, sizeof s2, stride, v->ndim + 1);
+    OK(hg_tensor_from_buffer_with_strides(b, s1, s2, &outer));
+    OK(hg_tensor_select(outer, 0, 1, &t));
+    OK(hg_tensor_cleanup(outer));
+    return t;
 }
 
 static void test_matmul(void **state) {
     (void)state;
-    uint64_t e, e2;
+    uint64_t e;
     OK(hg_new_executor(&e));
-    OK(hg_new_executor(&e2));
     const uint64_t len = 4096;
     float *data = malloc(len * sizeof *data);
     assert_non_null(data);
@@ -526,8 +603,8 @@ static void test_matmul(void **state) {
                     vb.stride[0] = 2 * n + 1;
                     vb.stride[1] = 2;
                 }
-                uint64_t base_a, ta, base_b, tb;
-                char shape[64], strides[64];
+                uint64_t base_a, ta;
+                char shape[64];
                 if (layout & 1) { /* a [k x m] row-major view, transposed */
                     snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)k,
                              (unsigned long long)m);
@@ -539,48 +616,354 @@ static void test_matmul(void **state) {
                     OK(hg_tensor_from_buffer(b, shape, &base_a));
                     OK(hg_tensor_reshape(e, base_a, shape, &ta));
                 }
-                /* B gets its offset through a select of a [2, k, n] view */
-                view vb3 = {3, {2, k, n}, {vb.offset, vb.stride[0], vb.stride[1]}, 0};
-                dims_json(shape, sizeof shape, vb3.shape, 3);
-                dims_json(strides, sizeof strides, vb3.stride, 3);
-                OK(hg_tensor_from_buffer_with_strides(b, shape, strides, &base_b));
-                OK(hg_tensor_select(base_b, 0, 1, &tb));
+                const uint64_t tb = make_view_at(b, &vb); /* at offset m * k */
                 check_matmul(e, ta, tb, &va, &vb, data);
                 OK(hg_tensor_cleanup(tb));
-                OK(hg_tensor_cleanup(base_b));
                 OK(hg_tensor_cleanup(ta));
                 OK(hg_tensor_cleanup(base_a));
             }
         }
     }
     assert_true(runs >= 1);
-
-    uint64_t a48, a33, a3d, bo, out = 4;
-    OK(hg_tensor_from_buffer(b, "[4, 8]", &a48));
-    OK(hg_tensor_from_buffer(b, "[3, 3]", &a33));
-    OK(hg_tensor_from_buffer(b, "[2, 2, 2]", &a3d));
-    FAILS(hg_tensor_matmul(e, a48, a33, &out), HG_ERR_SHAPE, "[4, 8] x [3, 3]");
-    FAILS(hg_tensor_matmul(e, a3d, a33, &out), HG_ERR_SHAPE, "[2, 2, 2] x [3, 3]");
-    FAILS(hg_tensor_matmul(e2, a33, a33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
-    FAILS(hg_tensor_matmul(e, a33, b, &out), HG_ERR_INVALID_HANDLE, "");
-    FAILS(hg_tensor_matmul(e, a33, a33, NULL), HG_ERR_INVALID_ARGUMENT, "");
-    assert_int_equal(out, 4);
-    /* k = 0: a zero matrix */
-    uint64_t z1, z2, zc;
-    OK(hg_tensor_from_buffer(b, "[2, 0]", &z1));
-    OK(hg_tensor_from_buffer(b, "[0, 3]", &z2));
-    OK(hg_tensor_matmul(e, z1, z2, &zc));
-    float zero[6] = {1, 1, 1, 1, 1, 1};
-    OK(hg_buffer_read(e, buffer_of(zc), zero, 6));
-    for (int i = 0; i < 6; i++)
-        assert_true(zero[i] == 0.0f);
-    /* a tensor of another executor's buffer */
-    bo = make_buffer(e2, 9, NULL);
-    uint64_t o33;
-    OK(hg_tensor_from_buffer(bo, "[3, 3]", &o33));
-    FAILS(hg_tensor_matmul(e, a33, o33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
-    FAILS(hg_tensor_contiguous(e, o33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
     free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+/* How a matmul operand lies in its buffer (make_operand). */
+typedef enum {
+    LAY_OFFSET,    /* row-major from an offset: a narrow of the buffer, reshaped */
+    LAY_PERMUTED,  /* stored last dimension first ([k, b, m] for [b, m, k]), permuted back
+                      (hg_tensor_transpose at rank 2) */
+    LAY_STEPPED,   /* every other element (slice, step 2) of each dimension but the last,
+                      which is narrowed */
+    LAY_BROADCAST, /* the first dimension and the rows from extent 1 (stride 0) */
+    LAY_COUNT
+} layout;
+
+static void row_major(const uint64_t *shape, uint32_t nd, uint64_t *stride) {
+    uint64_t s = 1;
+    for (uint32_t d = nd; d-- > 0;) {
+        stride[d] = s;
+        s *= shape[d] ? shape[d] : 1;
+    }
+}
+
+/* A tensor of shape[0..nd) laid out as `lay` in the buffer that the 1-D tensor `flat`
+ * covers, its storage starting at element `at`, made by hologram's views from `flat`.  *v
+ * gets its geometry, computed here from the layout alone (the reference reads A and B
+ * through it). */
+static uint64_t make_operand(uint64_t e, uint64_t flat, layout lay, const uint64_t *shape,
+                             uint32_t nd, uint64_t at, view *v) {
+    uint64_t store[8], sst[8], numel = 1, t, u;
+    char text[128];
+    memcpy(store, shape, nd * sizeof *shape);
+    if (lay == LAY_PERMUTED) {
+        store[0] = shape[nd - 1];
+        memcpy(store + 1, shape, (nd - 1) * sizeof *shape);
+    } else if (lay == LAY_STEPPED) {
+        for (uint32_t d = 0; d + 1 < nd; d++)
+            store[d] = 2 * shape[d] + 1;
+        store[nd - 1] = shape[nd - 1] + 3;
+    } else if (lay == LAY_BROADCAST) {
+        store[0] = store[nd - 2] = 1;
+    }
+    for (uint32_t d = 0; d < nd; d++)
+        numel *= store[d];
+    row_major(store, nd, sst);
+    OK(hg_tensor_narrow(flat, 0, at, numel, &u));
+    dims_json(text, sizeof text, store, nd);
+    OK(hg_tensor_reshape(e, u, text, &t));
+    OK(hg_tensor_cleanup(u));
+    *v = (view){nd, {0}, {0}, at};
+    memcpy(v->shape, shape, nd * sizeof *shape);
+    memcpy(v->stride, sst, nd * sizeof *sst);
+    switch (lay) {
+    case LAY_OFFSET:
+    case LAY_COUNT:
+        return t;
+    case LAY_PERMUTED: { /* view dimension i is stored dimension i + 1, the last is 0 */
+        uint64_t perm[8];
+        for (uint32_t i = 0; i < nd; i++) {
+            perm[i] = (i + 1) % nd;
+            v->stride[i] = sst[perm[i]];
+        }
+        dims_json(text, sizeof text, perm, nd);
+        OK(nd == 2 ? hg_tensor_transpose(t, &u) : hg_tensor_permute(t, text, &u));
+        break;
+    }
+    case LAY_STEPPED:
+        for (uint32_t d = 0; d < nd; d++) {
+            const int last = d + 1 == nd;
+            OK(last ? hg_tensor_narrow(t, d, 2, shape[d], &u)
+                    : hg_tensor_slice(t, d, 1, -1, 2, &u));
+            OK(hg_tensor_cleanup(t));
+            t = u;
+            if (shape[d] > 0) /* an empty slice keeps offset and stride (NumPy's a[s:s]) */
+                v->offset += (last ? 2 : 1) * sst[d];
+            if (shape[d] > 1 && !last)
+                v->stride[d] = 2 * sst[d];
+        }
+        return t;
+    case LAY_BROADCAST:
+        for (uint32_t d = 0; d < nd; d++)
+            if (store[d] != shape[d])
+                v->stride[d] = 0;
+        dims_json(text, sizeof text, shape, nd);
+        OK(hg_tensor_broadcast_to(t, text, &u));
+        break;
+    }
+    OK(hg_tensor_cleanup(t));
+    return u;
+}
+
+/* Batched matmul with broadcasting, ranks 2-4 mixed, every layout for A and for B (offsets,
+ * non-contiguous batch strides, steps, narrowing, stride 0), zero extents, under every
+ * backend, against the double reference. */
+static void test_matmul_batched(void **state) {
+    (void)state;
+    static const struct {
+        uint32_t na;
+        uint64_t a[4];
+        uint32_t nb;
+        uint64_t b[4];
+    } cases[] = {
+        {3, {3, 4, 5}, 3, {3, 5, 2}},      {3, {1, 4, 5}, 3, {3, 5, 2}},
+        {3, {3, 4, 5}, 3, {1, 5, 2}},      {2, {4, 5}, 3, {3, 5, 2}},
+        {3, {3, 4, 5}, 2, {5, 2}},         {4, {2, 1, 4, 5}, 3, {3, 5, 6}},
+        {3, {2, 17, 16}, 3, {2, 16, 33}},  {3, {2, 1, 1}, 3, {2, 1, 1}},
+        {3, {1, 6, 20}, 3, {4, 20, 1}},    {3, {2, 40, 300}, 2, {300, 70}},
+        {3, {0, 4, 5}, 2, {5, 2}},         {3, {3, 0, 5}, 3, {3, 5, 2}},
+        {3, {3, 4, 0}, 3, {3, 0, 2}},      {3, {1, 4, 5}, 3, {0, 5, 2}},
+        {3, {2, 4, 5}, 3, {2, 5, 0}},      {4, {2, 3, 1, 5}, 2, {5, 1}},
+    };
+    uint64_t e, b, flat;
+    const uint64_t len = 1 << 18, half = len / 2;
+    float *data = malloc(len * sizeof *data);
+    assert_non_null(data);
+    for (uint64_t i = 0; i < len; i++)
+        data[i] = rnd();
+    OK(hg_new_executor(&e));
+    b = make_buffer(e, len, data);
+    OK(hg_tensor_from_buffer(b, "[262144]", &flat));
+    int runs = 0;
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        runs++;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int la = 0; la < LAY_COUNT; la++) {
+                const layout lb = (layout)((la + 1 + (int)c) % LAY_COUNT);
+                view va, vb;
+                uint64_t ta = make_operand(e, flat, (layout)la, cases[c].a, cases[c].na,
+                                           1 + rng() % 97, &va);
+                uint64_t tb = make_operand(e, flat, lb, cases[c].b, cases[c].nb,
+                                           half + 1 + rng() % 97, &vb);
+                check_matmul(e, ta, tb, &va, &vb, data);
+                OK(hg_tensor_cleanup(ta));
+                OK(hg_tensor_cleanup(tb));
+            }
+    }
+    assert_true(runs >= 1);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+/* Dimensions of extent 1 are never stepped, whatever their stride (here 2^40, far outside
+ * the buffer): a batch dimension of extent 1 broadcasts, and rows, columns or k of extent 1
+ * are read at index 0 only. */
+static void test_matmul_extent_one_strides(void **state) {
+    (void)state;
+    const uint64_t far = 1ull << 40;
+    const view cases[][2] = {
+        {{3, {1, 4, 5}, {far, 5, 1}, 3}, {3, {3, 5, 2}, {10, 2, 1}, 30}},
+        {{2, {1, 7}, {far, 1}, 0}, {2, {7, 1}, {1, far}, 30}},
+        {{3, {2, 3, 1}, {3, 1, far}, 5}, {3, {1, 1, 4}, {far, far, 1}, 40}},
+        {{4, {1, 2, 1, 3}, {far, 3, far, 1}, 7}, {3, {2, 3, 1}, {3, 1, far}, 50}},
+    };
+    uint64_t e, b;
+    float data[64];
+    for (int i = 0; i < 64; i++)
+        data[i] = rnd();
+    OK(hg_new_executor(&e));
+    b = make_buffer(e, 64, data);
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            uint64_t ta = make_view_at(b, &cases[c][0]), tb = make_view_at(b, &cases[c][1]);
+            check_matmul(e, ta, tb, &cases[c][0], &cases[c][1], data);
+            OK(hg_tensor_cleanup(ta));
+            OK(hg_tensor_cleanup(tb));
+        }
+    }
+    OK(hg_executor_cleanup(e));
+}
+
+/* A is read in place, never copied: a row broadcast to [32768, 32768] has 2^30 elements,
+ * one more than a buffer holds (tensor_contiguous of it fails), and matmul with x reads it
+ * through its stride 0: every element of C is the row's dot product with x. */
+static void test_matmul_reads_in_place(void **state) {
+    (void)state;
+    enum { K = 32768 };
+    uint64_t e, row, a, x, c, out = 21;
+    float *v = malloc(2 * K * sizeof *v), *got = malloc(K * sizeof *got);
+    assert_true(v && got);
+    double dot = 0, mag = 0;
+    for (int i = 0; i < 2 * K; i++)
+        v[i] = rnd();
+    for (int i = 0; i < K; i++) {
+        dot += (double)v[i] * v[K + i];
+        mag += fabs((double)v[i] * v[K + i]);
+    }
+    OK(hg_new_executor(&e));
+    uint64_t b = make_buffer(e, 2 * K, v);
+    OK(hg_tensor_from_buffer(b, "[32768]", &row));
+    OK(hg_tensor_broadcast_to(row, "[32768, 32768]", &a));
+    x = make_view_at(b, &(view){2, {K, 1}, {1, 1}, K});
+    FAILS(hg_tensor_contiguous(e, a, &out), HG_ERR_NO_MEMORY, "exceeds the maximum");
+    assert_int_equal(out, 21);
+    const double tol = 1e-6 * (K + 1) * mag;
+    for (int bk = 0; bk < 2; bk++) {
+        if (!use_backend(bk))
+            continue;
+        OK(hg_tensor_matmul(e, a, x, &c));
+        expect_dims(hg_tensor_shape, c, (const uint64_t[]){K, 1}, 2);
+        OK(hg_buffer_read(e, buffer_of(c), got, K));
+        for (int i = 0; i < K; i++)
+            if (!(fabs(got[i] - dot) <= tol))
+                fail_msg("C[%d] = %.9g, want %.9g (tol %.3g)", i, (double)got[i], dot, tol);
+        uint64_t cb = buffer_of(c);
+        OK(hg_tensor_cleanup(c));
+        OK(hg_buffer_cleanup(cb));
+    }
+    free(got);
+    free(v);
+    OK(hg_executor_cleanup(e));
+}
+
+/* Every batch item is one contraction of the same shape and strides, so the JIT compiles
+ * one kernel for the batch (one miss, then hits), not one per item. */
+static void test_matmul_one_kernel_per_batch(void **state) {
+    (void)state;
+    if (hg_set_backend("jit") != HG_OK)
+        skip();
+    uint64_t e, b, flat;
+    const uint64_t len = 4096;
+    float *data = malloc(len * sizeof *data);
+    assert_non_null(data);
+    for (uint64_t i = 0; i < len; i++)
+        data[i] = rnd();
+    OK(hg_new_executor(&e));
+    b = make_buffer(e, len, data);
+    OK(hg_tensor_from_buffer(b, "[4096]", &flat));
+    view va, vb;
+    uint64_t ta = make_operand(e, flat, LAY_PERMUTED, (const uint64_t[]){6, 4, 5}, 3, 3, &va);
+    uint64_t tb = make_operand(e, flat, LAY_STEPPED, (const uint64_t[]){6, 5, 3}, 3, 2000, &vb);
+    OK(hg_cache_reset());
+    check_matmul(e, ta, tb, &va, &vb, data);
+    hg_cache_stats st;
+    OK(hg_cache_stats_get(&st));
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 5);
+    free(data);
+    OK(hg_executor_cleanup(e));
+}
+
+/* The handle the registry issues next, as a buffer (allocated and freed at once).  Its slot
+ * then heads the free list one generation on (runtime/registry.c), so two probes with
+ * nothing created between them differ by exactly one generation (1 << 32); anything
+ * registered between them, even if freed again, breaks that. */
+static uint64_t next_handle(uint64_t e) {
+    uint64_t b;
+    OK(hg_executor_allocate_buffer(e, 1, &b));
+    OK(hg_buffer_cleanup(b));
+    return b;
+}
+
+/* Every refusal, with its status and message, creates nothing: no buffer, no tensor (the
+ * next handle is unchanged, no new view of the inputs' buffer), *out untouched. */
+static void test_matmul_errors(void **state) {
+    (void)state;
+    uint64_t e, e2, b, t24, t46, t48, t33, t234, t256, t546, t2334, t022, t322, sc, o33;
+    OK(hg_new_executor(&e));
+    OK(hg_new_executor(&e2));
+    b = make_buffer(e, 64, NULL);
+    OK(hg_tensor_from_buffer(b, "[24]", &t24));
+    OK(hg_tensor_from_buffer(b, "[4, 6]", &t46));
+    OK(hg_tensor_from_buffer(b, "[4, 8]", &t48));
+    OK(hg_tensor_from_buffer(b, "[3, 3]", &t33));
+    OK(hg_tensor_from_buffer(b, "[2, 3, 4]", &t234));
+    OK(hg_tensor_from_buffer(b, "[2, 5, 6]", &t256));
+    OK(hg_tensor_from_buffer_with_strides(b, "[5, 4, 6]", "[0, 6, 1]", &t546));
+    OK(hg_tensor_from_buffer_with_strides(b, "[2, 3, 3, 4]", "[0, 0, 4, 1]", &t2334));
+    OK(hg_tensor_from_buffer(b, "[0, 2, 2]", &t022));
+    OK(hg_tensor_from_buffer(b, "[3, 2, 2]", &t322));
+    OK(hg_tensor_select(t24, 0, 3, &sc)); /* 0-D */
+    static const char *const big_shapes[][2] = {
+        /* shapes of many (or no) elements over one element: strides 0 */
+        {"[65536, 1]", "[0, 0]"},      {"[1, 65536]", "[0, 0]"},
+        {"[65536, 1, 1]", "[0, 0, 0]"}, {"[4294967296, 0]", "[0, 0]"},
+        {"[0, 4294967296]", "[0, 0]"}, {"[32768, 1]", "[0, 0]"}};
+    uint64_t big[6];
+    for (int i = 0; i < 6; i++)
+        OK(hg_tensor_from_buffer_with_strides(b, big_shapes[i][0], big_shapes[i][1], &big[i]));
+    uint64_t b2 = make_buffer(e2, 9, NULL);
+    OK(hg_tensor_from_buffer(b2, "[3, 3]", &o33));
+    uint64_t freed;
+    OK(hg_tensor_from_buffer(b, "[3, 3]", &freed));
+    OK(hg_tensor_cleanup(freed));
+    const struct {
+        uint64_t exec, a, b;
+        hg_status status;
+        const char *part;
+    } bad[] = {
+        {e, t24, t46, HG_ERR_SHAPE,
+         "matmul [24] x [4, 6]: A is 1-D and B 2-D: both need at least 2 dimensions"},
+        {e, t46, t24, HG_ERR_SHAPE, "matmul [4, 6] x [24]: A is 2-D and B 1-D"},
+        {e, sc, t33, HG_ERR_SHAPE, "matmul [] x [3, 3]: A is 0-D"},
+        {e, t24, t24, HG_ERR_SHAPE, "unsqueeze it"},
+        {e, t48, t33, HG_ERR_SHAPE,
+         "matmul [4, 8] x [3, 3]: inner dimensions differ: dimension 1 of A has 8, dimension "
+         "0 of B has 3"},
+        {e, t234, t256, HG_ERR_SHAPE, "dimension 2 of A has 4, dimension 1 of B has 5"},
+        {e, t33, t256, HG_ERR_SHAPE, "matmul [3, 3] x [2, 5, 6]: inner dimensions differ"},
+        {e, t234, t546, HG_ERR_SHAPE,
+         "matmul [2, 3, 4] x [5, 4, 6]: batch dimensions do not broadcast: dimension 0 of A "
+         "has 2, dimension 0 of B has 5, and neither is 1"},
+        {e, t2334, t546, HG_ERR_SHAPE, "dimension 1 of A has 3, dimension 0 of B has 5"},
+        {e, t022, t322, HG_ERR_SHAPE, "dimension 0 of A has 0, dimension 0 of B has 3"},
+        {e, big[0], big[1], HG_ERR_SHAPE,
+         "matmul [65536, 1] x [1, 65536]: the result's shape [65536, 65536] has 4294967296 "
+         "elements, at most 4294967295"},
+        {e, big[2], big[1], HG_ERR_SHAPE, "the result's shape [65536, 1, 65536] has"},
+        {e, big[3], big[4], HG_ERR_SHAPE,
+         "the result's shape [4294967296, 4294967296] is too large: its nonzero dimensions "
+         "multiply to more than 2^64"},
+        {e, big[5], big[1], HG_ERR_NO_MEMORY, "length 2147483648 exceeds the maximum"},
+        {e2, t33, t33, HG_ERR_INVALID_HANDLE, "belongs to executor"},
+        {e, t33, o33, HG_ERR_INVALID_HANDLE, "belongs to executor"},
+        {e, o33, t33, HG_ERR_INVALID_HANDLE, "belongs to executor"},
+        {e, t33, b, HG_ERR_INVALID_HANDLE, "not a tensor"},
+        {e, freed, t33, HG_ERR_INVALID_HANDLE, ""},
+        {t33, t33, t33, HG_ERR_INVALID_HANDLE, "not an executor"},
+        {0, t33, t33, HG_ERR_INVALID_HANDLE, ""},
+    };
+    const unsigned views = views_of(b);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t out = 77;
+        const uint64_t before = next_handle(e);
+        FAILS(hg_tensor_matmul(bad[i].exec, bad[i].a, bad[i].b, &out), bad[i].status,
+              bad[i].part);
+        assert_int_equal(next_handle(e), before + (1ull << 32));
+        assert_int_equal(out, 77);
+    }
+    const uint64_t before = next_handle(e);
+    FAILS(hg_tensor_matmul(e, t33, t33, NULL), HG_ERR_INVALID_ARGUMENT, "out_tensor is NULL");
+    assert_int_equal(next_handle(e), before + (1ull << 32));
+    assert_int_equal(views_of(b), views);
+    uint64_t out = 77;
+    FAILS(hg_tensor_contiguous(e, o33, &out), HG_ERR_INVALID_HANDLE, "belongs to executor");
+    assert_int_equal(out, 77);
     OK(hg_executor_cleanup(e2));
     OK(hg_executor_cleanup(e));
 }
@@ -623,34 +1006,6 @@ static void test_cleanup_and_busy(void **state) {
 }
 
 /* ---- views: permute, narrow, slice, view_1d, broadcast_to, unsqueeze, squeeze -------------- */
-
-/* How many tensors view buffer b (>= 1), read from hg_buffer_cleanup's BUSY message. */
-static unsigned views_of(uint64_t b) {
-    unsigned n = 0;
-    hg_status st = hg_buffer_cleanup(b);
-    if (st != HG_ERR_BUSY)
-        fail_msg("buffer_cleanup -> %s, want BUSY", hg_status_string(st));
-    const char *m = strstr(hg_last_error(), "viewed by ");
-    assert_non_null(m);
-    assert_int_equal(sscanf(m, "viewed by %u", &n), 1);
-    return n;
-}
-
-/* Checks that get(t) (tensor_shape or tensor_strides) gives dims d[0..n). */
-static void expect_dims(hg_status (*get)(uint64_t, char **), uint64_t t, const uint64_t *d,
-                        uint32_t n) {
-    char want[200], *s = NULL;
-    dims_json(want, sizeof want, d, n);
-    OK(get(t, &s));
-    char *o = s; /* drop the spaces of ", " (dims_json writes none) */
-    for (const char *c = s; *c; c++)
-        if (*c != ' ')
-            *o++ = *c;
-    *o = '\0';
-    if (strcmp(s, want) != 0)
-        fail_msg("got %s, want %s", s, want);
-    hg_free_string(s);
-}
 
 /* Checks that t has want's shape, strides and offset, views buffer b, and holds want's
  * elements of `data` (b's contents) under every backend. */
@@ -1207,6 +1562,11 @@ int main(void) {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_reshape),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_matmul_batched),
+        cmocka_unit_test(test_matmul_extent_one_strides),
+        cmocka_unit_test(test_matmul_reads_in_place),
+        cmocka_unit_test(test_matmul_one_kernel_per_batch),
+        cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_cleanup_and_busy),
         cmocka_unit_test(test_permute),
         cmocka_unit_test(test_narrow),

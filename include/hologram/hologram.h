@@ -260,8 +260,20 @@ HG_API hg_status hg_tensor_reshape(uint64_t executor, uint64_t tensor, const cha
  * Errors: INVALID_HANDLE, OUT_OF_BOUNDS (dim >= ndim or index >= shape[dim]). */
 HG_API hg_status hg_tensor_select(uint64_t tensor, uint64_t dim, uint64_t index,
                                   uint64_t *out_tensor);
-/* 2-D [m x k] . [k x n] -> a new [m x n] tensor over a new buffer; any strides.
- * Errors: INVALID_HANDLE, SHAPE (not 2-D, or inner dimensions differ: both shapes named). */
+/* np.matmul of a [..., m, k] and b [..., k, n] (borrowed, both of `executor`): a new
+ * row-major [..., m, n] tensor over a new buffer of the executor (freed as
+ * hg_tensor_contiguous's), C[..., i, j] = sum_p A[..., i, p] * B[..., p, j] within the gemm
+ * bound.  Ranks 2..HG_MAX_DIMS: the dimensions before the last two are batch dimensions,
+ * broadcast by NumPy's rules (aligned at the right; a missing or extent-1 one takes the
+ * other's extent), so [b, m, k] . [b, k, n], [1, m, k] . [b, k, n], [m, k] . [b, k, n] and
+ * [b, m, k] . [k, n] all give [b, m, n].  A 1-D operand is refused, not promoted (unsqueeze
+ * it).  Any strides (stride 0 included) and offsets: A and B are read in place, never
+ * copied; each batch item is one contraction.  Zero extents give an empty result, or zeros
+ * when only k is 0.  Errors (nothing created): INVALID_HANDLE (a tensor of another
+ * executor too); INVALID_ARGUMENT (NULL out_tensor); SHAPE ("matmul A x B: ..." naming both
+ * shapes: a rank below 2, inner dimensions that differ or batch dimensions that do not
+ * broadcast, naming the dimensions, or a result of more than UINT32_MAX elements);
+ * NO_MEMORY (a result longer than HG_MAX_BUFFER_LENGTH). */
 HG_API hg_status hg_tensor_matmul(uint64_t executor, uint64_t a, uint64_t b,
                                   uint64_t *out_tensor);
 

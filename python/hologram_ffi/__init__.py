@@ -161,6 +161,13 @@ _FLAT["expr_describe"].__doc__ = (
     "The canonical form of an expression before and after rewriting, as JSON text: source, "
     "kind, nodes_before, nodes_after, hash, and the programs 'before' and 'after' (nodes, "
     "stages, arrays, scalars; expr_compile accepts either back) (hg_expr_describe).")
+_FLAT["tensor_matmul"].__doc__ = (
+    "np.matmul of tensors a [..., m, k] and b [..., k, n] of one executor: a new row-major "
+    "[..., m, n] tensor over a new buffer.  Ranks 2-8; the dimensions before the last two "
+    "broadcast as NumPy's ([m, k] @ [b, k, n] and [1, m, k] @ [b, k, n] give [b, m, n]); any "
+    "strides and offsets, read in place.  A 1-D operand raises ShapeError (unsqueeze it), as "
+    "do inner or batch dimensions that do not match (the message names both shapes) "
+    "(hg_tensor_matmul).")
 globals().update(_FLAT)
 
 # ---- expressions (_evaluate.py) -----------------------------------------------------------
