@@ -168,6 +168,29 @@ _FLAT["tensor_matmul"].__doc__ = (
     "strides and offsets, read in place.  A 1-D operand raises ShapeError (unsqueeze it), as "
     "do inner or batch dimensions that do not match (the message names both shapes) "
     "(hg_tensor_matmul).")
+_FLAT["tensor_evaluate"].__doc__ = (
+    "Runs a compiled expression (expr_compile) on tensors of the executor, with NumPy "
+    "broadcasting and any strides, into a new row-major tensor: the broadcast shape for a "
+    "map, the reduced shape for sum/mean/min/max (axis=k: that axis; else all of them). "
+    "tensor_handles are its arrays and params its scalars in binding order "
+    "(hg_tensor_evaluate). Raises ShapeError for shapes that do not broadcast.")
+_FLAT["tensor_evaluate_into"].__doc__ = (
+    "tensor_evaluate into tensor output_handle (any view: the broadcast shape for a map; a "
+    "reduction's shape, or keepdims' when it has the inputs' rank); it may be an input for "
+    "a map (in place). Returns None (hg_tensor_evaluate_into).")
+_FLAT["tensor_apply"].__doc__ = (
+    "Op `op` of canon/ops.def (\"vector_add_f32\", \"reduce_max_f32\", \"softmax_f32\", "
+    "\"mse_loss_f32\", ...; not the contractions) on tensors with broadcasting, into a new "
+    "tensor: maps on the broadcast shape; reductions and losses over axes_json (None: all "
+    "axes; \"1\", \"-1\" or \"[0, 2]\"), keepdims 0/1; softmax over its axes (None: the "
+    "last). params: the op's scalars (hg_tensor_apply).")
+_FLAT["tensor_reduce"].__doc__ = (
+    "kind (\"sum\", \"mean\", \"min\", \"max\") of a tensor over axes_json (None: all; an "
+    "integer or a JSON list, negative from the last), keepdims 0/1, into a new tensor "
+    "(hg_tensor_reduce).")
+_FLAT["op_describe"].__doc__ = (
+    "The row of canon/ops.def named `op` as JSON text: name, family (map, reduce, loss, "
+    "softmax, contract), arrays, scalars, reduce, min_n, math (hg_op_describe).")
 globals().update(_FLAT)
 
 # ---- expressions (_evaluate.py) -----------------------------------------------------------
