@@ -50,7 +50,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
-from report import fmt_ns, fmt_x, size_label, table  # noqa: E402  (bench/report.py)
+from report import cpu_model, fmt_ns, fmt_x, size_label, table  # noqa: E402  (bench/report.py)
 
 FULL_SIZES = [1 << 20, 1 << 14, 16]
 QUICK_SIZES = [1 << 14]
@@ -320,17 +320,6 @@ def _once(loop):
     t0 = time.perf_counter_ns()
     loop(1)
     return time.perf_counter_ns() - t0
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def machine_info(mods, numba_compile_s):

@@ -74,6 +74,18 @@ class Results:
         return sorted(sizes)
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo ("unknown" without it)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def fmt_ns(ns):
     if ns is None:
         return "–"

@@ -42,7 +42,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
-from report import fmt_ns, fmt_x, table  # noqa: E402  (bench/report.py)
+from report import cpu_model, fmt_ns, fmt_x, table  # noqa: E402  (bench/report.py)
 
 TARGET = 1.5
 F32 = np.float32
@@ -197,17 +197,6 @@ def measure(case, rounds, sample_s):
 def spread(ts):
     q = statistics.quantiles(ts, n=4) if len(ts) >= 4 else [min(ts), 0, max(ts)]
     return (q[2] - q[0]) / statistics.median(ts)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main(argv=None):

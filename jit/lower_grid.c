@@ -150,6 +150,34 @@ static void lg_aim(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off) 
     }
 }
 
+/* SCALAR stage s evaluated at width w (once per row, or per lane of rows): its scalar. */
+static int lg_scalar(jit_lower_ctx *c, uint32_t s, unsigned w) {
+    jit_point pt = {.w = w};
+    return (c->acc[s] = jit_lower_eval(c, &pt, c->p->stages[s].root)) ? 0 : -1;
+}
+
+/* The result stage's scalar (or vector of them), or NULL after recording an error. */
+static LLVMValueRef lg_result(jit_lower_ctx *c) {
+    const uint32_t r = c->p->result_stage;
+    if (!c->acc[r])
+        jit_lower_error(c, "a result stage without a scalar", r);
+    return c->acc[r];
+}
+
+/* The results of JIT_VW rows at lane index i (mask: those that exist) of the rows at off,
+ * stored along the lane dimension (a vector store or a scatter). */
+static int lg_store_rows(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off,
+                         LLVMValueRef i, LLVMValueRef mask) {
+    LLVMValueRef v = lg_result(c);
+    if (!v)
+        return -1;
+    const uint32_t L = g->lane_dim;
+    jit_access(c, jit_elem(c, g->result, off[JIT_GRID_RESULT]), g->stride[JIT_GRID_RESULT][L],
+               jit_grid_class(c->key, JIT_GRID_RESULT, L), i, JIT_VW, mask,
+               jit_splat(c, v, JIT_VW));
+    return 0;
+}
+
 /* ---- lanes along the elements --------------------------------------------------------- */
 
 /* A stage's element nest (lanes along the elements) and its sink. */
@@ -173,8 +201,7 @@ static int lg_row(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *a
     for (uint32_t s = 0; s < p->n_stages; s++) {
         const canon_stage *st = &p->stages[s];
         if (st->domain == CANON_DOM_SCALAR) {
-            jit_point pt = {.w = 1};
-            if (!(c->acc[s] = jit_lower_eval(c, &pt, st->root)))
+            if (lg_scalar(c, s, 1))
                 return -1;
             continue;
         }
@@ -184,10 +211,12 @@ static int lg_row(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *a
             return -1;
         c->acc[s] = jit_sink_end(c, &r.sink);
     }
-    if (p->result_stage != CANON_NONE && !c->acc[p->result_stage])
-        return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
-    if (p->result_stage != CANON_NONE)
-        jit_store(c, c->acc[p->result_stage], jit_elem(c, g->result, off[JIT_GRID_RESULT]), 4);
+    if (p->result_stage != CANON_NONE) {
+        LLVMValueRef v = lg_result(c);
+        if (!v)
+            return -1;
+        jit_store(c, v, jit_elem(c, g->result, off[JIT_GRID_RESULT]), 4);
+    }
     return 0;
 }
 
@@ -217,8 +246,7 @@ static int lg_rows_vector(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off,
     for (uint32_t s = 0; s < p->n_stages; s++) {
         const canon_stage *st = &p->stages[s];
         if (st->domain == CANON_DOM_SCALAR) {
-            jit_point pt = {.w = JIT_VW};
-            if (!(c->acc[s] = jit_lower_eval(c, &pt, st->root)))
+            if (lg_scalar(c, s, JIT_VW))
                 return -1;
             continue;
         }
@@ -228,16 +256,7 @@ static int lg_rows_vector(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off,
             return -1;
         c->acc[s] = jit_sink_end(c, &r->sink);
     }
-    if (p->result_stage != CANON_NONE && !c->acc[p->result_stage])
-        return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
-    if (p->result_stage != CANON_NONE) {
-        const uint32_t L = g->lane_dim;
-        LLVMValueRef base = jit_elem(c, g->result, off[JIT_GRID_RESULT]);
-        jit_access(c, base, g->stride[JIT_GRID_RESULT][L],
-                   jit_grid_class(c->key, JIT_GRID_RESULT, L), r->i, JIT_VW, r->mask,
-                   jit_splat(c, c->acc[p->result_stage], JIT_VW));
-    }
-    return 0;
+    return p->result_stage != CANON_NONE ? lg_store_rows(c, g, off, r->i, r->mask) : 0;
 }
 
 /* The rows along the lane dimension at off: full vectors of rows, then a masked one. */
@@ -450,18 +469,11 @@ static int lg_stream_rows(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off,
     LLVMValueRef mask = jit_tail_mask(c, j, LLVMBuildAdd(bld, t.t0, t.tn, ""));
     jit_sink_at(c, &t.sink, g->scratch, b);
     c->acc[0] = jit_sink_end(c, &t.sink);
-    for (uint32_t s = 1; s < p->n_stages; s++) {
-        jit_point pt = {.w = JIT_VW};
-        if (!(c->acc[s] = jit_lower_eval(c, &pt, p->stages[s].root)))
+    for (uint32_t s = 1; s < p->n_stages; s++)
+        if (lg_scalar(c, s, JIT_VW))
             return -1;
-    }
-    if (p->result_stage != CANON_NONE) {
-        if (!c->acc[p->result_stage])
-            return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
-        jit_access(c, jit_elem(c, g->result, off[JIT_GRID_RESULT]), g->stride[JIT_GRID_RESULT][L],
-                   jit_grid_class(c->key, JIT_GRID_RESULT, L), j, JIT_VW, mask,
-                   jit_splat(c, c->acc[p->result_stage], JIT_VW));
-    }
+    if (p->result_stage != CANON_NONE && lg_store_rows(c, g, off, j, mask))
+        return -1;
     jit_loop_end(c, &l1);
     jit_loop_end(c, &lt);
     return 0;

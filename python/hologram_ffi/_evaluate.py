@@ -143,10 +143,11 @@ class _Compiled:
             pass
 
 
-def _document(c_function, handle):
-    """The JSON text that hg_expr_variables / hg_expr_describe (c_function) gives."""
+def _document(c_function, key):
+    """The JSON text that hg_expr_variables / hg_expr_describe / hg_op_describe (c_function)
+    gives for `key` (a handle, or an op's name as bytes)."""
     out = _ffi.new("char **")
-    status = c_function(handle, out)
+    status = c_function(key, out)
     if status:
         raise _error(status)
     try:
@@ -459,14 +460,7 @@ def _op_info(op):
         if not isinstance(op, str):
             raise TypeError(f"apply(): op must be str (a name of ops.def), not "
                             f"{type(op).__name__}")
-        out = _ffi.new("char **")
-        status = _lib.hg_op_describe(op.encode(), out)
-        if status:
-            raise _error(status)
-        try:
-            info = _OPS[op] = json.loads(_ffi.string(out[0]).decode())
-        finally:
-            _lib.hg_free_string(out[0])
+        info = _OPS[op] = json.loads(_document(_lib.hg_op_describe, op.encode()))
     return info
 
 
