@@ -141,6 +141,9 @@ typedef struct {
      * base + i * step[k], i64).  RANGE: the slots, unit. */
     LLVMValueRef base[CANON_MAX_SLOTS], step[CANON_MAX_SLOTS];
     uint8_t cls[CANON_MAX_SLOTS];
+    /* A broadcast operand's element (cls JIT_STRIDE_ZERO), loaded once before a loop over
+     * the lanes (GRID rows), or NULL: then each access loads it. */
+    LLVMValueRef hoist[CANON_MAX_SLOTS];
     LLVMValueRef param[CANON_MAX_PARAMS];
     LLVMValueRef acc[CANON_MAX_STAGES]; /* float scalar of each reducing / SCALAR stage */
     LLVMValueRef n, len_f;              /* lanes' extent (RANGE length, a GRID row's innermost

@@ -172,6 +172,8 @@ static LLVMValueRef lw_node(jit_lower_ctx *c, const jit_point *pt, uint32_t i) {
     case CANON_LOAD:
         if (nd->arg < CANON_MAX_SLOTS && pt->loaded[nd->arg])
             return pt->loaded[nd->arg];
+        if (pt->index && nd->arg < c->p->n_slots && c->hoist[nd->arg])
+            return jit_splat(c, c->hoist[nd->arg], w);
         if (pt->index && nd->arg < c->p->n_slots)
             return jit_access(c, c->base[nd->arg], c->step[nd->arg], c->cls[nd->arg],
                               pt->index, w, pt->mask, NULL);

@@ -20,11 +20,13 @@
  *       along the lanes (a column sum) streams the elements outermost with the rows'
  *       accumulators in canon_args.scratch (lg_stream_rows)
  *   each operand through jit_access by its class along the lanes: unit → vector (masked)
- *   loads and stores, zero → one element splat, other → gathers and scatters
+ *   loads and stores, zero → one element splat (loaded once per row, before its lane loop,
+ *   when lanes run along the elements), other → gathers and scatters
  *   rows: one loop per row dimension, offsets added per operand; the result stage's
  *   scalar stored per row (a vector of rows: a vector store or a scatter)
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "jit_internal.h"
 
@@ -150,6 +152,17 @@ static void lg_aim(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off) 
     }
 }
 
+/* lg_aim before a loop over the lanes [0, c->n): each broadcast operand's element loaded
+ * once, here (from the scratch when the row is empty: a load that cannot fault). */
+static void lg_aim_hoisting(jit_lower_ctx *c, const lg_grid *g, const LLVMValueRef *off) {
+    lg_aim(c, g, off);
+    LLVMBuilderRef b = c->ir.b;
+    LLVMValueRef any = LLVMBuildICmp(b, LLVMIntNE, c->n, jit_i64(c, 0), "");
+    for (uint32_t k = 0; k < c->p->n_slots; k++)
+        if (c->cls[k] == JIT_STRIDE_ZERO)
+            c->hoist[k] = jit_load(c, LLVMBuildSelect(b, any, c->base[k], g->scratch, ""), 1, 4);
+}
+
 /* SCALAR stage s evaluated at width w (once per row, or per lane of rows): its scalar. */
 static int lg_scalar(jit_lower_ctx *c, uint32_t s, unsigned w) {
     jit_point pt = {.w = w};
@@ -189,8 +202,10 @@ typedef struct {
 /* Innermost point of a stage's element nest: the stage's loop over the lane dimension. */
 static int lg_stage_body(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void *arg) {
     lg_stage_run *r = arg;
-    lg_aim(c, g, off);
-    return jit_sink_run(c, &c->p->stages[r->stage], &r->sink);
+    lg_aim_hoisting(c, g, off);
+    int rc = jit_sink_run(c, &c->p->stages[r->stage], &r->sink);
+    memset(c->hoist, 0, sizeof c->hoist);
+    return rc;
 }
 
 /* One row (lanes along the elements): each stage in turn, a SCALAR stage once, the
