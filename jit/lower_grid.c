@@ -98,19 +98,7 @@ static void lg_read(jit_lower_ctx *c, lg_grid *g) {
     }
     c->len_f = LLVMBuildUIToFP(c->ir.b, jit_field(c, offsetof(canon_args, n), c->ir.i64),
                                c->ir.f32, "len");
-    /* the accumulators 2 KiB away from the first array modulo 4 KiB: a load of its next
-     * vector never waits for the store of an accumulator that merely shares the low 12
-     * address bits (4K aliasing cost a streamed column sum half its speed) */
-    LLVMBuilderRef b = c->ir.b;
-    LLVMValueRef scratch = jit_field(c, offsetof(canon_args, scratch), c->ir.ptr);
-    LLVMValueRef delta = jit_i64(c, 2048);
-    if (c->p->n_slots > 0) {
-        LLVMValueRef s0 = LLVMBuildPtrToInt(b, c->slot[0], c->ir.i64, "");
-        LLVMValueRef sc = LLVMBuildPtrToInt(b, scratch, c->ir.i64, "");
-        delta = LLVMBuildAnd(b, LLVMBuildAdd(b, LLVMBuildSub(b, s0, sc, ""), delta, ""),
-                             jit_i64(c, 4096 - 64), "");
-    }
-    g->scratch = LLVMBuildInBoundsGEP2(b, c->i8, scratch, &delta, 1, "");
+    g->scratch = jit_field(c, offsetof(canon_args, scratch), c->ir.ptr);
 }
 
 /* What runs at the innermost point of a loop nest, with the element offsets of every
@@ -350,8 +338,8 @@ static int lg_tiles(jit_lower_ctx *c, const lg_grid *g, LLVMValueRef *off, void 
  * memory as NumPy's do, where lanes across rows with the elements innermost would walk a
  * column (a page per element). */
 #define LG_STREAM_LANES JIT_SINK_LANES
-_Static_assert(JIT_SINK_BYTES + 4096 <= CANON_CONTRACT_SCRATCH_FLOATS * 4,
-               "a tile's accumulators fit the scratch at any offset below 4 KiB");
+_Static_assert(JIT_SINK_BYTES <= CANON_CONTRACT_SCRATCH_FLOATS * 4,
+               "a tile's accumulators fit the scratch");
 
 static int lg_streamed(const jit_lower_ctx *c, const lg_grid *g) {
     const canon_program *p = c->p;
