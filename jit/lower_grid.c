@@ -355,7 +355,7 @@ static int lg_streamed(const jit_lower_ctx *c, const lg_grid *g) {
     return 1;
 }
 
-/* One pass over the lane blocks of a tile: which one, and the tile's place. */
+/* A streamed tile of rows: its first lane, its lane count, the sink over its blocks. */
 typedef struct {
     LLVMValueRef t0, tn; /* the tile's first lane and lane count */
     jit_sink sink;
