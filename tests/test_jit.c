@@ -1090,21 +1090,29 @@ static void test_disk_cache(void **state) {
     run_child("disk", env, &r);
     assert_int_equal(r.compiles, 0);
     assert_int_equal(r.disk_loads, 4);
-    /* a bound of 3 objects: opening the cache keeps the 2 most recently used (3/4 of 3),
-     * the 2 aged files are deleted, then recompiled and written anew (new inodes) */
+    /* a bound of 3 objects: opening the cache keeps the 2 most recently used (3/4 of 3)
+     * and deletes the 2 aged files, which are recompiled; each write past the bound trims
+     * again, so at most 3 objects remain, an aged one only as a new file (new inode) */
     disk_file files[8];
     assert_int_equal(age_files(files, 8, 2), 4);
     const char *bounded[] = {env_dir, "HOLOGRAM_CACHE_DISK_FILES=3", NULL};
     run_child("disk", bounded, &r);
-    assert_int_equal(r.compiles, 2);
-    assert_int_equal(r.disk_loads, 2);
+    assert_int_equal(r.compiles + r.disk_loads, 4);
+    assert_true(r.compiles >= 2);
+    int present = 0;
     for (int i = 0; i < 4; i++) {
         char path[2048];
         struct stat sb;
         snprintf(path, sizeof path, "%s/%s", g_disk_dir, files[i].name);
-        assert_int_equal(stat(path, &sb), 0);
-        assert_int_equal(sb.st_ino != files[i].ino, files[i].aged);
+        if (stat(path, &sb) != 0)
+            continue;
+        present++;
+        if (files[i].aged)
+            assert_true(sb.st_ino != files[i].ino);
     }
+    assert_true(present >= 2 && present <= 3);
+    run_child("disk", env, &r); /* what the bound deleted is compiled again */
+    assert_int_equal(r.compiles, 4 - present);
     const char *off[] = {"HOLOGRAM_CACHE_DIR=off", NULL};
     run_child("disk", off, &r);
     assert_int_equal(r.compiles, 4);

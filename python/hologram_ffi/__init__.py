@@ -209,10 +209,12 @@ _CACHE_FIELDS = tuple(name for name, _ in _ffi.typeof("hg_cache_stats").fields)
 def cache_stats():
     """The process's kernel-cache counters as a dict (hits, misses, compiles, disk_loads,
     evictions, entries, capacity, fallbacks: int; compile_seconds, disk_load_seconds:
-    float)."""
+    float; disk_error: str, "" unless the on-disk cache was refused, else why)."""
     stats = _ffi.new("hg_cache_stats *")
     _check(_lib.hg_cache_stats_get(stats))
-    return {name: getattr(stats, name) for name in _CACHE_FIELDS}
+    result = {name: getattr(stats, name) for name in _CACHE_FIELDS}
+    result["disk_error"] = _ffi.string(stats.disk_error).decode("utf-8", "replace")
+    return result
 
 
 # ---- Executor: a context manager over one executor handle ------------------------------
