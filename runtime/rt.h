@@ -39,13 +39,37 @@ typedef enum {
     RT_KIND_EXECUTOR = 1, RT_KIND_BUFFER = 2, RT_KIND_TENSOR = 3, RT_KIND_EXPR = 4
 } rt_kind;
 
+/* A link of a circular list with a sentinel head: an executor's buffers and its tensors,
+ * so that freeing an executor costs O(what it owns), not O(every handle ever made). */
+typedef struct rt_link {
+    struct rt_link *prev, *next;
+} rt_link;
+
+/* Makes `head` an empty list. */
+static inline void rt_list_init(rt_link *head) { head->prev = head->next = head; }
+/* Adds l at the front of the list of `head`. */
+static inline void rt_list_push(rt_link *head, rt_link *l) {
+    l->prev = head;
+    l->next = head->next;
+    head->next->prev = l;
+    head->next = l;
+}
+/* Removes l from its list. */
+static inline void rt_list_remove(rt_link *l) {
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
 typedef struct rt_executor {
     uint64_t handle;
     float *boundary_pool;    /* HG_BOUNDARY_CLASSES * HG_BOUNDARY_CLASS_BYTES, made on first use */
+    rt_link buffers;         /* its live buffers (rt_buffer.link) */
+    rt_link tensors;         /* the live tensors over its buffers (rt_tensor.link) */
 } rt_executor;
 
 typedef struct rt_buffer {
     uint64_t handle;
+    rt_link link;            /* in exec->buffers */
     rt_executor *exec;       /* owner */
     float *data;             /* 64-byte aligned; boundary buffers point into the pool */
     uint64_t length;         /* elements */
@@ -55,6 +79,7 @@ typedef struct rt_buffer {
 
 typedef struct rt_tensor {
     uint64_t handle;
+    rt_link link;            /* in buf->exec->tensors */
     rt_buffer *buf;          /* viewed buffer (its `views` counts this tensor) */
     uint32_t ndim;           /* 0..HG_MAX_DIMS */
     uint64_t shape[HG_MAX_DIMS];

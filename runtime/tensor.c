@@ -166,11 +166,13 @@ hg_status rt_tensor_create(rt_buffer *buf, uint32_t ndim, const uint64_t *shape,
         return HG_ERR_NO_MEMORY;
     }
     buf->views++;
+    rt_list_push(&buf->exec->tensors, &t->link);
     *out = t;
     return HG_OK;
 }
 
 void rt_tensor_release(rt_tensor *t) {
+    rt_list_remove(&t->link);
     t->buf->views--;
     rt_unregister(t->handle);
     free(t);
