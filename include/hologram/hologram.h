@@ -222,7 +222,8 @@ HG_API hg_status hg_matvec_f32(uint64_t executor, uint64_t a, uint64_t x, uint64
 
 /* ---- tensors (views: buffer, shape, strides, offset; all in elements) ---------------
  * A tensor keeps its buffer alive: hg_buffer_cleanup gives BUSY while tensors view it.
- * Shapes and strides are JSON arrays of non-negative integers, at most HG_MAX_DIMS long.
+ * Shapes and strides are JSON arrays of non-negative integer literals (digits only: "2.0",
+ * "1e3" and "-0" are refused), at most HG_MAX_DIMS long.
  * Every tensor keeps: ndim <= HG_MAX_DIMS, numel <= UINT32_MAX, offset <= buffer length,
  * every reachable element inside its buffer; a view that would break them is refused. */
 
