@@ -5,8 +5,9 @@
  * Ownership: an executor owns its buffers and lists them and the tensors over them, so
  * its cleanup costs O(what it owns); tensors own nothing but a view count on their
  * buffer, and the boundary pool (HG_BOUNDARY_CLASSES regions of HG_BOUNDARY_CLASS_BYTES)
- * belongs to the executor and is made on its first boundary allocation.  A boundary buffer is a window onto the start of
- * its class's region, so boundary buffers of one class share memory.
+ * belongs to the executor and is made on its first boundary allocation.  A boundary buffer
+ * is a window onto the start of its class's region, so boundary buffers of one class share
+ * memory.
  */
 #include <stddef.h>
 #include <stdlib.h>
