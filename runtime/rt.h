@@ -213,9 +213,9 @@ void rt_par_set_threads(int threads);
 hg_status rt_json_parse_floats(const char *text, float **out_values, uint64_t *out_count);
 /* Formats n floats as a JSON array into a new malloc'd string. */
 hg_status rt_json_format_floats(const float *values, uint64_t n, char **out_text);
-/* Parses a JSON array of at most `max` non-negative integers (< 2^53): shapes, strides.
- * `what` ("shape", "strides") names the argument in messages.  HG_ERR_JSON / HG_ERR_SHAPE
- * (too many dimensions). */
+/* Parses a JSON array of at most `max` non-negative integer literals (< 2^53): shapes,
+ * strides.  `what` ("shape", "strides") names the argument in messages.  HG_ERR_JSON /
+ * HG_ERR_SHAPE (too many dimensions). */
 hg_status rt_json_parse_dims(const char *text, const char *what, uint64_t *out_dims,
                              uint32_t *out_ndim, uint32_t max);
 /* Formats n integers as a JSON array into a new malloc'd string. */
