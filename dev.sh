@@ -5,6 +5,9 @@
 #   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python),
 #                   then build and test once more without the JIT ($BUILD_DIR-interp)
 #   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
+#   ./dev.sh sanitize K  install what is missing and clang 19, build with HG_SANITIZE=K
+#                   (address: ASan + UBSan, into $BUILD_DIR-asan; thread: TSan, into
+#                   $BUILD_DIR-tsan) and run every test there, Python included
 #   ./dev.sh fuzz [S [T...]]  install what is missing and clang 19, build the fuzz targets
 #                   T (default all: expr json tensor api disk; tests/fuzz: libFuzzer, ASan,
 #                   UBSan, no JIT) into build-fuzz (FUZZ_DIR), fuzz each for S seconds
@@ -65,6 +68,18 @@ case "${1:-}" in
         build "$BUILD_DIR-interp" -DHG_WITH_JIT=OFF
         ctest --test-dir "$BUILD_DIR-interp" --output-on-failure -j 2
         ;;
+    sanitize)
+        kind=${2:-address}
+        [[ "$kind" =~ ^(address|thread)$ ]] || { echo "usage: $0 sanitize address|thread" >&2; exit 2; }
+        PACKAGES+=("${FUZZ_PACKAGES[@]}")
+        install_missing
+        dir="$BUILD_DIR-asan"
+        [ "$kind" = thread ] && dir="$BUILD_DIR-tsan"
+        build "$dir" -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+              -DHG_SANITIZE="$kind"
+        echo "== Every test under HG_SANITIZE=$kind (clang 19) in $dir"
+        ctest --test-dir "$dir" --output-on-failure -j 2
+        ;;
     fuzz)
         seconds=${2:-60}
         [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 fuzz [seconds [target...]]" >&2; exit 2; }
@@ -103,7 +118,7 @@ case "${1:-}" in
         exit "$status"
         ;;
     *)
-        echo "usage: $0 main|test|bench|fuzz [seconds [target...]]" >&2
+        echo "usage: $0 main|test|bench|sanitize address|thread|fuzz [seconds [target...]]" >&2
         exit 2
         ;;
 esac

@@ -441,8 +441,8 @@ void jit_disk_write(const jit_key *key, const canon_program *p, const char *name
     if (jit_disk_name(key, content, file) != 0 ||
         jit_disk_encode(content, name, p->ident, p->ident_len, obj, size, &data, &len) != 0)
         return;
-    snprintf(tmp, sizeof tmp, "%s%s%ld.%u", file, JIT_DISK_TMP + 4, (long)getpid(),
-             atomic_fetch_add(&jit_d.serial, 1u));
+    snprintf(tmp, sizeof tmp, "%.32s" JIT_DISK_TMP "%ld.%u", file, (long)getpid(),
+             atomic_fetch_add(&jit_d.serial, 1u)); /* <hex>.hgo.tmp.<pid>.<serial> */
     int fd = openat(jit_d.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600);
     if (fd >= 0) {

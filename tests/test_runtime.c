@@ -654,7 +654,7 @@ static void test_threads_environment(void **state) {
         assert_true(pid >= 0);
         if (pid == 0) {
             setenv("HOLOGRAM_THREADS", values[v], 1);
-            uint64_t e, a;
+            uint64_t e = 0, a = 0;
             int ok = hg_new_executor(&e) == HG_OK &&
                      hg_executor_allocate_buffer(e, 4, &a) == HG_OK;
             hg_status st = hg_vector_abs_f32(e, a, a, 4);
