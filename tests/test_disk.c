@@ -384,12 +384,26 @@ static void attacks(unsigned me, unsigned other) {
     assert_int_equal(r.wrong, N);
     assert_string_equal(r.error, "");
 
+    /* planted (the object another user's), a group-writable object, a directory another
+     * user owns, a world- or group-writable directory */
     snprintf(tag, sizeof tag, "owned by uid %u,", other);
-    stage(CASE("planted"), me, 0700, other, 0600, dir, obj);
-    expect_refused(me, dir, NULL, NULL, tag, obj);
-
-    stage(CASE("group-writable-object"), me, 0700, me, 0620, dir, obj);
-    expect_refused(me, dir, NULL, NULL, "writable by group or others (mode 0620)", obj);
+    static const struct {
+        const char *name;
+        int dir_other, obj_other;
+        mode_t dir_mode, obj_mode;
+        const char *why; /* NULL: the owner tag */
+    } staged[] = {
+        {"planted", 0, 1, 0700, 0600, NULL},
+        {"group-writable-object", 0, 0, 0700, 0620, "writable by group or others (mode 0620)"},
+        {"foreign-dir", 1, 0, 0755, 0600, NULL},
+        {"world-writable-dir", 0, 0, 0777, 0600, "writable by group or others (mode 0777)"},
+        {"group-writable-dir", 0, 0, 0770, 0600, "writable by group or others (mode 0770)"},
+    };
+    for (size_t i = 0; i < sizeof staged / sizeof staged[0]; i++) {
+        stage(CASE(staged[i].name), staged[i].dir_other ? other : me, staged[i].dir_mode,
+              staged[i].obj_other ? other : me, staged[i].obj_mode, dir, obj);
+        expect_refused(me, dir, NULL, NULL, staged[i].why ? staged[i].why : tag, obj);
+    }
 
     /* a symbolic link (ours) to a file of ours holding the weapon */
     char target[PATH_MAX];
@@ -402,15 +416,6 @@ static void attacks(unsigned me, unsigned other) {
     assert_int_equal(lchown(obj, me, me), 0);
     expect_refused(me, dir, NULL, NULL, "is a symbolic link", obj);
     expect_refused(me, dir, NULL, NULL, "is a symbolic link", target);
-
-    stage(CASE("foreign-dir"), other, 0755, me, 0600, dir, obj);
-    expect_refused(me, dir, NULL, NULL, tag, obj);
-
-    stage(CASE("world-writable-dir"), me, 0777, me, 0600, dir, obj);
-    expect_refused(me, dir, NULL, NULL, "writable by group or others (mode 0777)", obj);
-
-    stage(CASE("group-writable-dir"), me, 0770, me, 0600, dir, obj);
-    expect_refused(me, dir, NULL, NULL, "writable by group or others (mode 0770)", obj);
 
     /* XDG_CACHE_HOME owned by the attacker, its hologram/ ours */
     char xdg[PATH_MAX];

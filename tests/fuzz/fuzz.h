@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hologram/hologram.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The text under test (the part of the input a message should show), or "". */
@@ -43,6 +45,16 @@ static inline void *fz_alloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
     FZ_CHECK(p, "the fuzzer itself ran out of memory (%zu bytes)", bytes);
     return p;
+}
+
+/* Picks the interpreter, once: the fuzz build has no JIT, and the replay of the normal
+ * build runs the same engine. */
+static inline void fz_use_interpreter(void) {
+    static int ready;
+    if (!ready) {
+        FZ_CHECK(hg_set_backend("interp") == HG_OK, "set_backend: %s", hg_last_error());
+        ready = 1;
+    }
 }
 
 /* The input as a stream of bytes; reads past the end give zeros. */

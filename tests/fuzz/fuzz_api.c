@@ -284,11 +284,7 @@ static void fz_call(fz_bytes *in) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static int ready;
-    if (!ready) {
-        FZ_CHECK(hg_set_backend("interp") == HG_OK, "set_backend: %s", hg_last_error());
-        ready = 1;
-    }
+    fz_use_interpreter();
     memset(&M, 0, sizeof M);
     fz_bytes in = {data, size, 0};
     for (M.step = 0; fz_more(&in) && M.step < 256; M.step++) {

@@ -427,12 +427,7 @@ static void fz_json_mode(const char *text) {
 /* ---- entry point ---------------------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static int ready;
-    if (!ready) {
-        FZ_CHECK(hg_set_backend("interp") == HG_OK, "hg_set_backend(\"interp\"): %s",
-                 hg_last_error());
-        ready = 1;
-    }
+    fz_use_interpreter();
     if (size == 0)
         return 0;
     char *text = fz_alloc(size);

@@ -311,11 +311,7 @@ static void fz_call(fz_bytes *in) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static int ready;
-    if (!ready) {
-        FZ_CHECK(hg_set_backend("interp") == HG_OK, "set_backend: %s", hg_last_error());
-        ready = 1;
-    }
+    fz_use_interpreter();
     if (size == 0)
         return 0;
     memset(&T, 0, sizeof T);
