@@ -5,10 +5,14 @@
 #   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python),
 #                   then build and test once more without the JIT ($BUILD_DIR-interp)
 #   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
-#   ./dev.sh fuzz [S]  install what is missing and clang 19, build the expression fuzz
-#                   target (tests/fuzz: libFuzzer, ASan, UBSan, no JIT) into build-fuzz
-#                   (FUZZ_DIR), fuzz for S seconds (default 60); new inputs and crashes stay
-#                   in build-fuzz/fuzz/ (UBSAN_OPTIONS=suppressions=FILE skips known reports)
+#   ./dev.sh sanitize K  install what is missing and clang 19, build with HG_SANITIZE=K
+#                   (address: ASan + UBSan, into $BUILD_DIR-asan; thread: TSan, into
+#                   $BUILD_DIR-tsan) and run every test there, Python included
+#   ./dev.sh fuzz [S [T...]]  install what is missing and clang 19, build the fuzz targets
+#                   T (default all: expr json tensor api disk; tests/fuzz: libFuzzer, ASan,
+#                   UBSan, no JIT) into build-fuzz (FUZZ_DIR), fuzz each for S seconds
+#                   (default 60) on its seed corpus; new inputs, crashes and the log stay in
+#                   build-fuzz/fuzz/T/ (UBSAN_OPTIONS=suppressions=FILE skips known reports)
 # Environment: BUILD_DIR (default build), HG_WERROR=ON to fail on warnings (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -64,37 +68,57 @@ case "${1:-}" in
         build "$BUILD_DIR-interp" -DHG_WITH_JIT=OFF
         ctest --test-dir "$BUILD_DIR-interp" --output-on-failure -j 2
         ;;
+    sanitize)
+        kind=${2:-address}
+        [[ "$kind" =~ ^(address|thread)$ ]] || { echo "usage: $0 sanitize address|thread" >&2; exit 2; }
+        PACKAGES+=("${FUZZ_PACKAGES[@]}")
+        install_missing
+        dir="$BUILD_DIR-asan"
+        [ "$kind" = thread ] && dir="$BUILD_DIR-tsan"
+        build "$dir" -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+              -DHG_SANITIZE="$kind"
+        echo "== Every test under HG_SANITIZE=$kind (clang 19) in $dir"
+        ctest --test-dir "$dir" --output-on-failure -j 2
+        ;;
     fuzz)
         seconds=${2:-60}
-        [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 fuzz [seconds]" >&2; exit 2; }
+        [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 fuzz [seconds [target...]]" >&2; exit 2; }
+        shift $(( $# < 2 ? $# : 2 ))
+        targets=("$@")
+        [ ${#targets[@]} -gt 0 ] || targets=(expr json tensor api disk)
         PACKAGES+=("${FUZZ_PACKAGES[@]}")
         install_missing
         FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
         cmake -S . -B "$FUZZ_DIR" -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
               -DHG_WITH_JIT=OFF -DHG_BUILD_PYTHON=OFF -DHG_BUILD_TESTS=OFF -DHG_FUZZ=ON >/dev/null
-        cmake --build "$FUZZ_DIR" -j "$(nproc)" --target fuzz_expr
-        target="$FUZZ_DIR/tests/fuzz/fuzz_expr" dict="$FUZZ_DIR/tests/fuzz/expr.dict"
-        out="$FUZZ_DIR/fuzz"
-        mkdir -p "$out/corpus" "$out/artifacts"
-        echo "== Fuzzing the expression language for ${seconds} s (tests/fuzz/fuzz_expr.c)"
-        echo "   target      $target"
-        echo "   dictionary  $dict (tests/fuzz/expr.dict + canon/prims.def)"
-        echo "   seeds       tests/fuzz/corpus (read only)"
-        echo "   new inputs  $out/corpus"
-        echo "   crashes     $out/artifacts/"
+        cmake --build "$FUZZ_DIR" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
         status=0
-        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
-            "$target" -dict="$dict" -max_len=4096 -timeout=30 \
-            -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
-            "$out/corpus" tests/fuzz/corpus || status=$?
-        echo "== fuzz_expr exited with $status; crashes in $out/artifacts/:"
-        ls -1 "$out/artifacts"
-        echo "   minimize: $target -minimize_crash=1 -runs=10000 -artifact_prefix=$out/ FILE"
-        echo "   replay:   $target FILE  (gcc build: $BUILD_DIR/tests/fuzz/fuzz_expr_replay FILE)"
+        for t in "${targets[@]}"; do
+            target="$FUZZ_DIR/tests/fuzz/fuzz_$t" out="$FUZZ_DIR/fuzz/$t"
+            mkdir -p "$out/corpus" "$out/artifacts"
+            dict=()
+            [ "$t" = expr ] && dict=(-dict="$FUZZ_DIR/tests/fuzz/expr.dict")
+            echo "== Fuzzing $t for ${seconds} s (tests/fuzz/fuzz_$t.c)"
+            echo "   seeds $(ls tests/fuzz/corpus/$t | wc -l) in tests/fuzz/corpus/$t (read only);" \
+                 "new inputs in $out/corpus, crashes in $out/artifacts/"
+            rc=0
+            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+                "$target" "${dict[@]}" -max_len=4096 -timeout=30 -max_total_time="$seconds" \
+                -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
+                "$out/corpus" "tests/fuzz/corpus/$t" > "$out/log" 2>&1 || rc=$?
+            grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs|DONE" "$out/log" || true
+            echo "   corpus now $(ls "$out/corpus" | wc -l) new inputs; exit status $rc"
+            if [ "$rc" -ne 0 ]; then
+                status=$rc
+                tail -40 "$out/log"
+                ls -1 "$out/artifacts"
+                echo "   replay: $target FILE  (gcc build: $BUILD_DIR/tests/fuzz/fuzz_${t}_replay FILE)"
+            fi
+        done
         exit "$status"
         ;;
     *)
-        echo "usage: $0 main|test|bench|fuzz [seconds]" >&2
+        echo "usage: $0 main|test|bench|sanitize address|thread|fuzz [seconds [target...]]" >&2
         exit 2
         ;;
 esac

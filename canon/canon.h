@@ -195,8 +195,10 @@ int canon_same_form(const canon_program *a, const canon_program *b);
  * earlier stage that has a scalar (a SCALAR stage or a reducing RANGE stage), stage roots
  * and sinks (a RANGE or GRID stage stores or reduces; a SCALAR stage loads nothing and has
  * no sink; a CONTRACT stage stores and sums), a program with a GRID stage having only GRID
- * and SCALAR stages, the result stage.  `work`: NULL, or room for p->n_nodes entries (saves an allocation).
- * 0, or -1 with a message in msg[0..cap) naming the first fault. */
+ * and SCALAR stages, the result stage.  `work`: NULL, or room for p->n_nodes entries
+ * (saves an allocation).
+ * 0, or -1 with a message in msg[0..cap) naming the first fault, or -2 (with a message)
+ * when p ran out of memory while it was built or there is none to check it. */
 int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
                 size_t cap);
 /* "RANGE", "SCALAR", "CONTRACT", "GRID" / "none", "sum", "min", "max"; NULL for other
@@ -246,6 +248,7 @@ typedef struct canon_expr {
 
 typedef struct {
     uint32_t column;      /* 1-based column of the fault in the text, 0 when none */
+    int no_memory;        /* the fault is an allocation that failed (not the input) */
     char msg[320];        /* what is wrong, naming the offending token, name or limit */
 } canon_expr_error;
 

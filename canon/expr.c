@@ -41,6 +41,13 @@ static void ex_error_set(canon_expr_error *err, uint32_t column, const char *fmt
         snprintf(err->msg, sizeof err->msg, "%s", what);
 }
 
+/* Records that an allocation failed: message `what`, err->no_memory set. */
+static void ex_no_memory(canon_expr_error *err, const char *what) {
+    if (err && !err->msg[0])
+        err->no_memory = 1;
+    ex_error_set(err, 0, "%s", what);
+}
+
 /* ---- lexer ------------------------------------------------------------------------------ */
 
 typedef enum {
@@ -91,6 +98,9 @@ static int ex_is_operator(const canon_kind_info *k) {
 
 /* Fails the parse at the current token with a message. */
 #define EX_FAIL(x, ...) (ex_error_set((x)->err, (x)->tok.column, __VA_ARGS__), (x)->failed = 1)
+/* EX_FAIL for an allocation that failed. */
+#define EX_NO_MEMORY(x, ...)                                                                 \
+    ((x)->err->no_memory = !(x)->err->msg[0] || (x)->err->no_memory, EX_FAIL(x, __VA_ARGS__))
 
 /* The current token's text as "'...'" (truncated), or "the end of the expression". */
 static const char *ex_tok_text(const ex_parser *x, char *buf, size_t cap) {
@@ -135,7 +145,7 @@ static void ex_number(ex_parser *x) {
     buf[i] = '\0';
     pthread_once(&ex_locale_once, ex_locale_init);
     if (ex_c_locale == (locale_t)0) {
-        EX_FAIL(x, "no memory for the C locale to read '%s'", buf);
+        EX_NO_MEMORY(x, "no memory for the C locale to read '%s'", buf);
         return;
     }
     double v = strtod_l(buf, NULL, ex_c_locale);
@@ -237,7 +247,7 @@ static uint32_t ex_node(ex_parser *x, uint32_t node, uint32_t column) {
     if (x->failed)
         return CANON_NONE;
     if (node == CANON_NONE || x->p->oom) {
-        ex_error_set(x->err, 0, "no memory for the expression's nodes");
+        ex_no_memory(x->err, "no memory for the expression's nodes");
         x->failed = 1;
         return CANON_NONE;
     }
@@ -283,7 +293,7 @@ static uint32_t ex_variable(ex_parser *x) {
         }
         char *name = malloc(t->len + 1);
         if (!name) {
-            EX_FAIL(x, "no memory for the name '%.*s'", (int)t->len, t->start);
+            EX_NO_MEMORY(x, "no memory for the name '%.*s'", (int)t->len, t->start);
             return CANON_NONE;
         }
         memcpy(name, t->start, t->len);
@@ -633,7 +643,7 @@ int canon_expr_parse(const char *text, const char *const *scalars, uint32_t n_sc
     int r = -1;
     uint32_t root = CANON_NONE;
     if (!x.names || !x.p) {
-        ex_error_set(err, 0, "no memory to parse the expression");
+        ex_no_memory(err, "no memory to parse the expression");
         x.failed = 1;
     } else {
         root = ex_top(&x, &r);
@@ -652,7 +662,7 @@ int canon_expr_parse(const char *text, const char *const *scalars, uint32_t n_sc
         x.p->n_slots = x.n_arrays + (r < 0);
         x.p->n_params = x.n_scalars;
         if (ex_stages(&x, root, r)) {
-            ex_error_set(err, 0, "no memory for the expression's stages");
+            ex_no_memory(err, "no memory for the expression's stages");
             x.failed = 1;
         }
     }
@@ -723,7 +733,10 @@ static int ex_check_layout(const canon_program *p, char *const *names, uint32_t 
                      CANON_EXPR_MAX_NODES);
         return -1;
     }
-    if (canon_check(p, 1, NULL, why, sizeof why) != 0) {
+    int bad = canon_check(p, 1, NULL, why, sizeof why);
+    if (bad == -2)
+        ex_no_memory(err, why);
+    if (bad) {
         ex_error_set(err, 0, "malformed program: %s", why);
         return -1;
     }
@@ -743,7 +756,7 @@ static int ex_check_layout(const canon_program *p, char *const *names, uint32_t 
         loads_output |= p->nodes[i].kind == CANON_LOAD && p->nodes[i].arg == n_arrays;
     uint8_t *seen = loads_output ? malloc(p->n_nodes) : NULL;
     if (loads_output && !seen) {
-        ex_error_set(err, 0, "no memory to check the program");
+        ex_no_memory(err, "no memory to check the program");
         return -1;
     }
     int stored = 0, rc = 0; /* stored: a stage before this one stored the output */
@@ -788,7 +801,7 @@ int canon_expr_from_program(canon_program *pre, char **names, uint32_t n_arrays,
             free(names[i]);
         free(names);
         canon_program_free(pre);
-        ex_error_set(err, 0, "no memory for the expression");
+        ex_no_memory(err, "no memory for the expression");
         return -1;
     }
     e->pre = pre;
@@ -805,7 +818,7 @@ int canon_expr_from_program(canon_program *pre, char **names, uint32_t n_arrays,
     e->has_result = pre->result_stage != CANON_NONE;
     e->form = canon_rewrite(pre);
     if (!e->form) {
-        ex_error_set(err, 0, "no memory to rewrite the expression");
+        ex_no_memory(err, "no memory to rewrite the expression");
         canon_expr_free(e);
         return -1;
     }
@@ -816,7 +829,7 @@ int canon_expr_from_program(canon_program *pre, char **names, uint32_t n_arrays,
         return -1;
     }
     if (!(e->grid = canon_grid_twin(e->form))) {
-        ex_error_set(err, 0, "no memory for the expression's GRID form");
+        ex_no_memory(err, "no memory for the expression's GRID form");
         canon_expr_free(e);
         return -1;
     }

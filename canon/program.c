@@ -217,7 +217,7 @@ static int canon_has_scalar(const canon_stage *st) {
 int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *msg,
                 size_t cap) {
     if (!p || p->oom || !p->nodes)
-        return canon_bad(msg, cap, "the program is incomplete (it ran out of memory)");
+        return canon_bad(msg, cap, "the program is incomplete (it ran out of memory)") - 1;
     if (p->n_slots > CANON_MAX_SLOTS || p->n_params > CANON_MAX_PARAMS)
         return canon_bad(msg, cap, "%u slots and %u parameters (at most %u and %u)",
                          p->n_slots, p->n_params, CANON_MAX_SLOTS, CANON_MAX_PARAMS);
@@ -225,7 +225,7 @@ int canon_check(const canon_program *p, int allow_sugar, uint32_t *work, char *m
         return canon_bad(msg, cap, "%u stages (1 to %u)", p->n_stages, CANON_MAX_STAGES);
     uint32_t *uses = work ? work : malloc(((size_t)p->n_nodes + 1) * sizeof *uses);
     if (!uses)
-        return canon_bad(msg, cap, "no memory to check a program of %u nodes", p->n_nodes);
+        return canon_bad(msg, cap, "no memory to check a program of %u nodes", p->n_nodes) - 1;
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < p->n_nodes; i++) {
         const canon_node *n = &p->nodes[i];

@@ -54,7 +54,8 @@ static struct {
     hg_cache_stats st;
 } jit_c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-uint64_t jit_fnv(uint64_t h, const void *data, size_t len) {
+/* FNV-1a over len bytes, continuing from h (kernel symbol names only). */
+static uint64_t jit_fnv(uint64_t h, const void *data, size_t len) {
     const unsigned char *d = data;
     for (size_t i = 0; i < len; i++) {
         h ^= d[i];
@@ -459,6 +460,7 @@ void jit_cache_stats(hg_cache_stats *out) {
     else
         memset(out, 0, sizeof *out);
     pthread_mutex_unlock(&jit_c.lock);
+    jit_disk_refusal(out->disk_error, sizeof out->disk_error);
 }
 
 void jit_cache_reset(void) {

@@ -1,28 +1,46 @@
 /*
- * jit/disk.c — the on-disk object cache.
+ * jit/disk.c — the on-disk object cache, which loads only what this user's hologram wrote.
  *
  * Directory: HOLOGRAM_CACHE_DIR ("off" disables), else $XDG_CACHE_HOME/hologram, else
- * ~/.cache/hologram; created on first use (failure: no disk cache).  One file per kernel,
- * named by the hex of a content key over the cache key and the target (CPU name,
- * features, LLVM version, library version):
+ * ~/.cache/hologram.  The cache root is HOLOGRAM_CACHE_DIR itself, else $XDG_CACHE_HOME,
+ * else ~/.cache.  On first use (once per process):
+ *   - missing directories are created 0700;
+ *   - the path is resolved (realpath); every directory from the cache directory up to the
+ *     cache root must be owned by the effective uid and not writable by group or others,
+ *     and every directory above the root must be owned by root or the euid and not
+ *     writable by group or others unless it is sticky (/tmp);
+ *   - the directory is opened O_NOFOLLOW and checked again through that descriptor, which
+ *     every later operation goes through (openat, renameat, unlinkat), so nothing can
+ *     swap the path afterwards;
+ *   - its entries are scanned: an object or temporary name that is not a regular file
+ *     owned by the euid and not writable by group or others refuses the cache.
+ * Each load opens its object O_NOFOLLOW and checks it with fstat the same way.  Anything
+ * else refuses the cache for the process: from then on it loads, writes and deletes
+ * nothing, and jit_disk_refusal gives the one message saying why (hg_cache_stats's
+ * disk_error).  Only files that passed those checks are ever deleted.
  *
- *   header { magic, content key, cache key, name length, object size, FNV-1a checksum of
- *            name + object } name object
+ * Files (format: disk_format.h, SHA-256 content key and digest) are named by the hex of
+ * their content key.  Each is written to a temporary name created O_EXCL in the same
+ * directory and renamed into place, so readers never see a partial file.  A file of ours
+ * that does not check (truncated, corrupted, another form) is deleted and the kernel
+ * recompiled.
  *
- * A file that is short, foreign, for another key or fails the checksum is deleted and the
- * kernel recompiled.  Files are written to a temporary name and renamed into place, so
- * readers never see a partial file.
- *
- * Bound: a load refreshes its file's modification time; when a process first opens the
- * directory and finds more than HOLOGRAM_CACHE_DISK_FILES objects (default
- * JIT_DISK_DEFAULT_FILES), it deletes the least recently used down to three quarters of
- * that, so objects of old library versions and unused shapes do not pile up.  Temporary
- * files older than an hour (a writer that died) go too.
+ * Bound: HOLOGRAM_CACHE_DISK_FILES objects (default JIT_DISK_DEFAULT_FILES), kept while
+ * running.  A load refreshes its file's modification time.  Opening the directory counts
+ * its objects; each write adds one, and a write that takes the count past the bound trims:
+ * one scan that deletes the least recently used objects down to three quarters of the
+ * bound (at least one) and takes the count from what is left, so a trim's scan is paid
+ * once per bound/4 writes.  Slack: right after any write of this process the directory
+ * holds at most the bound plus the number of this process's threads writing at that
+ * moment (plus whatever other processes wrote since its last scan).  Temporary files older
+ * than an hour (a writer that died) are deleted by each scan.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,57 +49,215 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "disk_format.h"
 #include "jit_internal.h"
 
-#define JIT_DISK_MAGIC "HGJITOB2"
-#define JIT_DISK_MAX_FORM (16u << 20)
-#define JIT_DISK_MAX_NAME 255u
-#define JIT_DISK_MAX_OBJECT (64u << 20)
 #define JIT_DISK_DEFAULT_FILES 16384u
 #define JIT_DISK_STALE_TMP_SECONDS 3600
+#define JIT_DISK_SUFFIX ".hgo"
+#define JIT_DISK_TMP ".hgo.tmp."
 
-typedef struct {
-    char magic[8];
-    uint64_t content;
-    jit_key key;
-    uint64_t name_len;
-    uint64_t form_len;
-    uint64_t size;
-    uint64_t checksum;
-} jit_disk_header;
+enum { JIT_DISK_OFF, JIT_DISK_ON, JIT_DISK_REFUSED };
 
 static struct {
     pthread_once_t once;
-    int enabled;
-    char dir[4096];
-    atomic_uint serial; /* temporary file names */
-} jit_d = {.once = PTHREAD_ONCE_INIT};
+    atomic_int state;
+    int dirfd;
+    uid_t euid;
+    char dir[PATH_MAX];          /* resolved */
+    size_t limit;                /* HOLOGRAM_CACHE_DISK_FILES */
+    atomic_size_t objects;       /* objects in the directory, as far as this process knows */
+    atomic_uint serial;          /* temporary file names */
+    pthread_mutex_t trim_lock;
+    pthread_mutex_t msg_lock;
+    char refusal[sizeof(((hg_cache_stats *)0)->disk_error)];
+} jit_d = {.once = PTHREAD_ONCE_INIT,
+           .dirfd = -1,
+           .trim_lock = PTHREAD_MUTEX_INITIALIZER,
+           .msg_lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* mkdir -p; 0 when `path` is (now) a directory. */
-static int jit_mkdirs(char *path) {
-    for (char *s = path + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        int rc = mkdir(path, 0755);
-        *s = '/';
-        if (rc != 0 && errno != EEXIST)
-            return -1;
+/* Refuses the disk cache for the process; the first message is kept.  Returns -1. */
+__attribute__((format(printf, 1, 2))) static int jit_disk_refuse(const char *fmt, ...) {
+    pthread_mutex_lock(&jit_d.msg_lock);
+    if (atomic_load(&jit_d.state) != JIT_DISK_REFUSED) {
+        int n = snprintf(jit_d.refusal, sizeof jit_d.refusal, "disk cache not used: ");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(jit_d.refusal + n, sizeof jit_d.refusal - (size_t)n, fmt, ap);
+        va_end(ap);
+        atomic_store(&jit_d.state, JIT_DISK_REFUSED);
     }
-    struct stat sb;
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
+    pthread_mutex_unlock(&jit_d.msg_lock);
+    return -1;
+}
+
+void jit_disk_refusal(char *buf, size_t cap) {
+    pthread_mutex_lock(&jit_d.msg_lock);
+    snprintf(buf, cap, "%s", jit_d.refusal);
+    pthread_mutex_unlock(&jit_d.msg_lock);
+}
+
+/* 0 when sb (of `what` `name` in the cache directory) is a regular file owned by the euid
+ * and not writable by group or others; else refuses. */
+static int jit_disk_trusted(const struct stat *sb, const char *what, const char *name) {
+    if (S_ISLNK(sb->st_mode))
+        return jit_disk_refuse("%s %s/%s is a symbolic link", what, jit_d.dir, name);
+    if (!S_ISREG(sb->st_mode))
+        return jit_disk_refuse("%s %s/%s is not a regular file", what, jit_d.dir, name);
+    if (sb->st_uid != jit_d.euid)
+        return jit_disk_refuse("%s %s/%s is owned by uid %lu, not by this process's uid %lu",
+                               what, jit_d.dir, name, (unsigned long)sb->st_uid,
+                               (unsigned long)jit_d.euid);
+    if (sb->st_mode & (S_IWGRP | S_IWOTH))
+        return jit_disk_refuse("%s %s/%s is writable by group or others (mode %04o)", what,
+                               jit_d.dir, name, (unsigned)(sb->st_mode & 07777));
+    return 0;
+}
+
+/* Deletes file `name` if it is still the trusted file sb describes. */
+static void jit_disk_unlink(const char *name, const struct stat *sb) {
+    struct stat now;
+    if (fstatat(jit_d.dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+        now.st_dev == sb->st_dev && now.st_ino == sb->st_ino && now.st_uid == jit_d.euid)
+        unlinkat(jit_d.dirfd, name, 0);
+}
+
+/* mkdir -p, 0700 for what it creates; 0 when `path` is (now) there, else refuses. */
+static int jit_mkdirs(char *path) {
+    for (char *s = path + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        int rc = mkdir(path, 0700);
+        int e = errno;
+        *s = c;
+        if (rc != 0 && e != EEXIST)
+            return jit_disk_refuse("cannot create %s: %s", path, strerror(e));
+        if (c == '\0')
+            return 0;
+    }
+}
+
+/* Checks resolved directory `dir` and every parent up to "/" (see the top): those from dir
+ * up to the resolved cache root `root` (and dir itself) strictly, the others as system
+ * directories.  Sets *out to dir's own stat.  0, or refuses. */
+static int jit_disk_check_path(const char *dir, const char *root, struct stat *out) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    size_t root_len = strlen(root);
+    int under_root = strncmp(dir, root, root_len) == 0 &&
+                     (dir[root_len] == '/' || dir[root_len] == '\0' || root_len == 1);
+    for (int first = 1;; first = 0) {
+        struct stat sb;
+        if (lstat(path, &sb) != 0)
+            return jit_disk_refuse("cannot stat %s: %s", path, strerror(errno));
+        if (!S_ISDIR(sb.st_mode))
+            return jit_disk_refuse("%s is not a directory", path);
+        unsigned long uid = (unsigned long)sb.st_uid, me = (unsigned long)jit_d.euid;
+        unsigned mode = (unsigned)(sb.st_mode & 07777);
+        if (first || (under_root && strlen(path) >= root_len)) {
+            if (sb.st_uid != jit_d.euid)
+                return jit_disk_refuse("%s is owned by uid %lu, not by this process's uid %lu",
+                                       path, uid, me);
+            if (sb.st_mode & (S_IWGRP | S_IWOTH))
+                return jit_disk_refuse("%s is writable by group or others (mode %04o)", path,
+                                       mode);
+        } else {
+            if (sb.st_uid != 0 && sb.st_uid != jit_d.euid)
+                return jit_disk_refuse("%s, a parent of the cache, is owned by uid %lu, "
+                                       "neither root nor this process's uid %lu", path, uid,
+                                       me);
+            if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))
+                return jit_disk_refuse("%s, a parent of the cache, is writable by group or "
+                                       "others and not sticky (mode %04o)", path, mode);
+        }
+        if (first)
+            *out = sb;
+        char *slash = strrchr(path, '/');
+        if (!slash || strcmp(path, "/") == 0)
+            return 0;
+        if (slash == path)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
 }
 
 typedef struct {
-    time_t mtime;
+    struct timespec mtime;
+    struct stat sb;
     char name[64];
 } jit_disk_file;
 
 static int jit_disk_older(const void *a, const void *b) {
-    time_t x = ((const jit_disk_file *)a)->mtime, y = ((const jit_disk_file *)b)->mtime;
-    return x < y ? -1 : x > y;
+    const struct timespec *x = &((const jit_disk_file *)a)->mtime,
+                          *y = &((const jit_disk_file *)b)->mtime;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? -1 : 1;
+    return x->tv_nsec < y->tv_nsec ? -1 : x->tv_nsec > y->tv_nsec;
+}
+
+/* Scans the directory (trim_lock held, or at init): refuses on an untrusted object or
+ * temporary file, deletes dead temporary files and, over the bound, the least recently
+ * used objects down to 3/4 of it; sets the object count.  0, or -1 when refused. */
+static int jit_disk_scan(void) {
+    int fd = openat(jit_d.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return jit_disk_refuse("cannot read %s: %s", jit_d.dir, strerror(errno));
+    }
+    size_t n = 0, cap = 0;
+    jit_disk_file *files = NULL;
+    time_t now = time(NULL);
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        int tmp = strstr(de->d_name, JIT_DISK_TMP) != NULL;
+        int obj = !tmp && len > 4 && strcmp(de->d_name + len - 4, JIT_DISK_SUFFIX) == 0;
+        if (!tmp && !obj)
+            continue;
+        struct stat sb;
+        if (fstatat(jit_d.dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone meanwhile */
+        if (jit_disk_trusted(&sb, tmp ? "temporary file" : "object", de->d_name) != 0) {
+            rc = -1;
+            break;
+        }
+        if (tmp) {
+            if (now - sb.st_mtime > JIT_DISK_STALE_TMP_SECONDS)
+                jit_disk_unlink(de->d_name, &sb);
+            continue;
+        }
+        if (len >= sizeof files->name)
+            continue; /* not a name we write */
+        if (n == cap) {
+            size_t grown_cap = cap ? 2 * cap : 256;
+            jit_disk_file *grown = realloc(files, grown_cap * sizeof *files);
+            if (!grown)
+                break; /* trims what it has seen */
+            files = grown;
+            cap = grown_cap;
+        }
+        files[n].mtime = sb.st_mtim;
+        files[n].sb = sb;
+        memcpy(files[n].name, de->d_name, len + 1);
+        n++;
+    }
+    closedir(d);
+    if (rc == 0 && n > jit_d.limit) {
+        size_t keep = jit_d.limit * 3 / 4 ? jit_d.limit * 3 / 4 : 1;
+        qsort(files, n, sizeof *files, jit_disk_older);
+        for (size_t i = 0; i < n - keep; i++)
+            jit_disk_unlink(files[i].name, &files[i].sb);
+        n = keep;
+    }
+    atomic_store(&jit_d.objects, n);
+    free(files);
+    return rc;
 }
 
 /* The object-count bound: HOLOGRAM_CACHE_DISK_FILES when a positive integer, else the
@@ -90,95 +266,85 @@ static size_t jit_disk_limit(void) {
     const char *s = getenv("HOLOGRAM_CACHE_DISK_FILES");
     if (s && *s) {
         char *end;
+        errno = 0;
         unsigned long long v = strtoull(s, &end, 10);
-        if (*end == '\0' && v > 0)
+        if (*end == '\0' && v > 0 && errno == 0 && v <= SIZE_MAX / 2)
             return (size_t)v;
     }
     return JIT_DISK_DEFAULT_FILES;
 }
 
-/* Deletes dead temporary files and, over the bound, the least recently used objects (see
- * the top).  Best effort: any failure leaves the directory as it is. */
-static void jit_disk_trim(void) {
-    DIR *d = opendir(jit_d.dir);
-    if (!d)
-        return;
-    size_t limit = jit_disk_limit(), n = 0, cap = 0;
-    jit_disk_file *files = NULL;
-    time_t now = time(NULL);
-    char path[4096 + 320];
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        struct stat sb;
-        size_t len = strlen(de->d_name);
-        snprintf(path, sizeof path, "%s/%s", jit_d.dir, de->d_name);
-        if (len >= sizeof files->name || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        if (strstr(de->d_name, ".hgo.tmp.")) {
-            if (now - sb.st_mtime > JIT_DISK_STALE_TMP_SECONDS)
-                unlink(path);
-            continue;
-        }
-        if (len < 4 || strcmp(de->d_name + len - 4, ".hgo") != 0)
-            continue;
-        if (n == cap) {
-            jit_disk_file *grown = realloc(files, (cap ? 2 * cap : 256) * sizeof *files);
-            if (!grown)
-                break;
-            files = grown;
-            cap = cap ? 2 * cap : 256;
-        }
-        files[n].mtime = sb.st_mtime;
-        memcpy(files[n].name, de->d_name, len + 1);
-        n++;
-    }
-    closedir(d);
-    if (n > limit) {
-        qsort(files, n, sizeof *files, jit_disk_older);
-        for (size_t i = 0; i < n - limit * 3 / 4; i++) {
-            snprintf(path, sizeof path, "%s/%s", jit_d.dir, files[i].name);
-            unlink(path);
-        }
-    }
-    free(files);
-}
-
-/* Resolves and creates the directory once, then bounds it. */
+/* Resolves, creates and checks the directory once, then scans it (see the top). */
 static void jit_disk_init(void) {
     const char *s = getenv("HOLOGRAM_CACHE_DIR");
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[PATH_MAX], root[PATH_MAX];
     int n;
     if (s && strcmp(s, "off") == 0)
         return;
     if (s && *s)
-        n = snprintf(jit_d.dir, sizeof jit_d.dir, "%s", s);
+        n = snprintf(root, sizeof root, "%s", s);
     else if (xdg && *xdg)
-        n = snprintf(jit_d.dir, sizeof jit_d.dir, "%s/hologram", xdg);
+        n = snprintf(root, sizeof root, "%s", xdg);
     else if (home && *home)
-        n = snprintf(jit_d.dir, sizeof jit_d.dir, "%s/.cache/hologram", home);
+        n = snprintf(root, sizeof root, "%s/.cache", home);
     else
         return;
-    if (n <= 0 || (size_t)n >= sizeof jit_d.dir - 64)
+    jit_d.euid = geteuid();
+    jit_d.limit = jit_disk_limit();
+    if (n <= 0 || (size_t)n >= sizeof root - 16) {
+        jit_disk_refuse("the cache directory's name is longer than %zu bytes",
+                        sizeof root - 16);
         return;
-    jit_d.enabled = jit_mkdirs(jit_d.dir) == 0;
-    if (jit_d.enabled)
-        jit_disk_trim();
+    }
+    if (snprintf(dir, sizeof dir, "%s%s", root, s && *s ? "" : "/hologram") >= (int)sizeof dir)
+        return; /* cannot happen: root leaves room */
+    if (root[0] != '/') {
+        jit_disk_refuse("the cache directory %s is not an absolute path", dir);
+        return;
+    }
+    char real_root[PATH_MAX];
+    struct stat sb = {0}, fsb;
+    if (jit_mkdirs(dir) != 0)
+        return;
+    if (!realpath(dir, jit_d.dir) || !realpath(root, real_root)) {
+        jit_disk_refuse("cannot resolve %s: %s", dir, strerror(errno));
+        return;
+    }
+    if (jit_disk_check_path(jit_d.dir, real_root, &sb) != 0)
+        return;
+    int fd = open(jit_d.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &fsb) != 0 || fsb.st_dev != sb.st_dev || fsb.st_ino != sb.st_ino ||
+        fsb.st_uid != jit_d.euid || (fsb.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (fd >= 0)
+            close(fd);
+        jit_disk_refuse("%s changed while it was checked", jit_d.dir);
+        return;
+    }
+    jit_d.dirfd = fd;
+    atomic_store(&jit_d.state, JIT_DISK_ON);
+    jit_disk_scan();
 }
 
-/* Content key of k on this target. */
-static uint64_t jit_disk_content(const jit_key *k) {
+/* Content key of k on this target (SHA-256 of the key and jit_session_target()). */
+static void jit_disk_content(const jit_key *k, uint8_t out[JIT_SHA256_BYTES]) {
     const char *target = jit_session_target();
-    uint64_t h = jit_fnv(JIT_FNV_OFFSET, k, sizeof *k);
-    return jit_fnv(h, target, strlen(target));
+    jit_sha256 s;
+    jit_sha256_init(&s);
+    jit_sha256_update(&s, k, sizeof *k);
+    jit_sha256_update(&s, target, strlen(target));
+    jit_sha256_final(&s, out);
 }
 
-/* Path of k's file into buf (the directory is known to fit); 0, or -1 when disabled. */
-static int jit_disk_path(const jit_key *k, char *buf, size_t cap) {
+/* Content key and file name of k; 0, or -1 when the disk cache is not in use. */
+static int jit_disk_name(const jit_key *k, uint8_t content[JIT_SHA256_BYTES], char name[64]) {
     pthread_once(&jit_d.once, jit_disk_init);
-    if (!jit_d.enabled)
+    if (atomic_load(&jit_d.state) != JIT_DISK_ON)
         return -1;
-    snprintf(buf, cap, "%s/%016llx.hgo", jit_d.dir,
-             (unsigned long long)jit_disk_content(k));
+    jit_disk_content(k, content);
+    for (int i = 0; i < 16; i++)
+        snprintf(name + 2 * i, 3, "%02x", content[i]);
+    memcpy(name + 32, JIT_DISK_SUFFIX, sizeof JIT_DISK_SUFFIX);
     return 0;
 }
 
@@ -212,102 +378,90 @@ static int jit_write_all(int fd, const void *buf, size_t len) {
     return 0;
 }
 
-/* Validates an open file against k and the form of p; on success *out_data (malloc'd:
- * name, form, object) and *out_h are set.  0 or -1. */
-static int jit_disk_check(int fd, const jit_key *k, const canon_program *p,
-                          jit_disk_header *out_h, char **out_data) {
-    struct stat sb;
-    jit_disk_header h;
-    if (fstat(fd, &sb) != 0 || (size_t)sb.st_size < sizeof h || jit_read_all(fd, &h, sizeof h))
-        return -1;
-    if (memcmp(h.magic, JIT_DISK_MAGIC, 8) != 0 || h.content != jit_disk_content(k) ||
-        memcmp(&h.key, k, sizeof *k) != 0 || h.name_len == 0 ||
-        h.name_len > JIT_DISK_MAX_NAME || h.form_len != p->ident_len ||
-        h.form_len > JIT_DISK_MAX_FORM || h.size == 0 || h.size > JIT_DISK_MAX_OBJECT ||
-        (uint64_t)sb.st_size != sizeof h + h.name_len + h.form_len + h.size)
-        return -1;
-    const size_t len = h.name_len + h.form_len + h.size;
-    char *data = malloc(len);
-    if (!data)
-        return -1;
-    if (jit_read_all(fd, data, len) || jit_fnv(JIT_FNV_OFFSET, data, len) != h.checksum ||
-        memcmp(data + h.name_len, p->ident, p->ident_len) != 0) {
-        free(data);
-        return -1;
-    }
-    for (uint64_t i = 0; i < h.name_len; i++) {
-        char ch = data[i];
-        if (!(ch == '_' || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-              (ch >= 'A' && ch <= 'Z'))) {
-            free(data);
-            return -1;
-        }
-    }
-    *out_h = h;
-    *out_data = data;
-    return 0;
-}
-
 int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRef *out_obj,
                   char *name, size_t name_cap) {
-    char path[4096 + 64];
-    if (jit_disk_path(key, path, sizeof path) != 0)
+    uint8_t content[JIT_SHA256_BYTES];
+    char file[64];
+    if (jit_disk_name(key, content, file) != 0)
         return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    jit_disk_header h;
-    char *data = NULL;
-    int rc = jit_disk_check(fd, key, p, &h, &data);
-    if (rc == 0)
-        futimens(fd, NULL); /* recently used: kept by jit_disk_trim */
-    close(fd);
-    if (rc != 0 || h.name_len >= name_cap) {
-        free(data);
-        unlink(path);
+    int fd = openat(jit_d.dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            jit_disk_refuse("object %s/%s is a symbolic link", jit_d.dir, file);
+        else if (errno != ENOENT)
+            jit_disk_refuse("cannot open object %s/%s: %s", jit_d.dir, file, strerror(errno));
         return -1;
     }
-    memcpy(name, data, h.name_len);
-    name[h.name_len] = '\0';
-    *out_obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + h.name_len + h.form_len, h.size,
-                                                         name);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || jit_disk_trusted(&sb, "object", file) != 0) {
+        close(fd);
+        return -1;
+    }
+    uint8_t *data = NULL;
+    jit_disk_parts parts;
+    int rc = -1, invalid = 1;
+    if ((uint64_t)sb.st_size <= JIT_DISK_MAX_FILE) {
+        data = malloc((size_t)sb.st_size + 1);
+        invalid = data && (jit_read_all(fd, data, (size_t)sb.st_size) != 0 ||
+                           jit_disk_decode(data, (size_t)sb.st_size, content, p->ident,
+                                           p->ident_len, &parts) != 0 ||
+                           parts.name_len >= name_cap);
+    }
+    if (data && !invalid) {
+        memcpy(name, parts.name, parts.name_len);
+        name[parts.name_len] = '\0';
+        *out_obj = LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)parts.object,
+                                                             parts.size, name);
+        rc = *out_obj ? 0 : -1;
+        if (rc == 0)
+            futimens(fd, NULL); /* recently used: kept by a trim */
+    } else if (invalid) {
+        jit_disk_unlink(file, &sb); /* ours and not valid: recompiled and written anew */
+    }
     free(data);
-    return *out_obj ? 0 : -1;
+    close(fd);
+    return rc;
+}
+
+/* Counts one object written; past the bound, trims (see the top). */
+static void jit_disk_count_write(void) {
+    if (atomic_fetch_add(&jit_d.objects, 1) + 1 <= jit_d.limit)
+        return;
+    pthread_mutex_lock(&jit_d.trim_lock);
+    if (atomic_load(&jit_d.objects) > jit_d.limit && atomic_load(&jit_d.state) == JIT_DISK_ON)
+        jit_disk_scan();
+    pthread_mutex_unlock(&jit_d.trim_lock);
 }
 
 void jit_disk_write(const jit_key *key, const canon_program *p, const char *name,
                     const void *obj, size_t size) {
-    char path[4096 + 64], tmp[4096 + 128];
-    size_t name_len = strlen(name);
-    if (jit_disk_path(key, path, sizeof path) != 0 || name_len == 0 ||
-        name_len > JIT_DISK_MAX_NAME || p->ident_len > JIT_DISK_MAX_FORM || size == 0 ||
-        size > JIT_DISK_MAX_OBJECT)
+    uint8_t content[JIT_SHA256_BYTES], *data;
+    char file[64], tmp[128];
+    size_t len;
+    if (jit_disk_name(key, content, file) != 0 ||
+        jit_disk_encode(content, name, p->ident, p->ident_len, obj, size, &data, &len) != 0)
         return;
-    jit_disk_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, JIT_DISK_MAGIC, 8);
-    h.content = jit_disk_content(key);
-    h.key = *key;
-    h.name_len = name_len;
-    h.form_len = p->ident_len;
-    h.size = size;
-    h.checksum =
-        jit_fnv(jit_fnv(jit_fnv(JIT_FNV_OFFSET, name, name_len), p->ident, p->ident_len), obj,
-                size);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
-             atomic_fetch_add(&jit_d.serial, 1u));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return;
-    int bad = jit_write_all(fd, &h, sizeof h) || jit_write_all(fd, name, name_len) ||
-              jit_write_all(fd, p->ident, p->ident_len) || jit_write_all(fd, obj, size);
-    bad = close(fd) != 0 || bad;
-    if (bad || rename(tmp, path) != 0)
-        unlink(tmp);
+    snprintf(tmp, sizeof tmp, "%.32s" JIT_DISK_TMP "%ld.%u", file, (long)getpid(),
+             atomic_fetch_add(&jit_d.serial, 1u)); /* <hex>.hgo.tmp.<pid>.<serial> */
+    int fd = openat(jit_d.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+    if (fd >= 0) {
+        int bad = jit_write_all(fd, data, len);
+        bad = close(fd) != 0 || bad;
+        if (bad || renameat(jit_d.dirfd, tmp, jit_d.dirfd, file) != 0)
+            unlinkat(jit_d.dirfd, tmp, 0);
+        else
+            jit_disk_count_write();
+    }
+    free(data);
 }
 
 void jit_disk_forget(const jit_key *key) {
-    char path[4096 + 64];
-    if (jit_disk_path(key, path, sizeof path) == 0)
-        unlink(path);
+    uint8_t content[JIT_SHA256_BYTES];
+    char file[64];
+    struct stat sb;
+    if (jit_disk_name(key, content, file) == 0 &&
+        fstatat(jit_d.dirfd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        jit_disk_trusted(&sb, "object", file) == 0)
+        jit_disk_unlink(file, &sb);
 }

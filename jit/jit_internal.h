@@ -9,7 +9,8 @@
  *   lower_contract.c  the CONTRACT domain: direct tiles, matvec, packed cache-blocked gemm
  *   lower_math.c  exp / log / tanh as IR, the operation sequences of canon/scalar.h
  *   session.c     one LLJIT + host TargetMachine; verify, optimize, emit object, load, unload
- *   disk.c        on-disk object cache (HOLOGRAM_CACHE_DIR)
+ *   disk.c        on-disk object cache (HOLOGRAM_CACHE_DIR): trust checks, bound
+ *   disk_format.c the object file format; sha256.c its hash (no LLVM in either)
  *
  * Test switches:
  *   HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the lowering
@@ -74,10 +75,6 @@ _Static_assert(2 + JIT_GRID_CLASS_WORDS <= 1 + 2 * CANON_MAX_DIMS, "GRID classes
 static inline jit_stride_class jit_grid_class(const jit_key *key, uint32_t k, uint32_t d) {
     return (jit_stride_class)(key->v[2 + k / 4] >> (16 * (k % 4) + 2 * d) & 3);
 }
-
-/* FNV-1a over len bytes, continuing from h (start with JIT_FNV_OFFSET). */
-#define JIT_FNV_OFFSET 0xcbf29ce484222325ull
-uint64_t jit_fnv(uint64_t h, const void *data, size_t len);
 
 typedef void (*jit_kernel_fn)(const canon_args *args, float *result);
 
@@ -291,17 +288,20 @@ LLVMValueRef jit_emit_log(jit_ir *ir, LLVMValueRef x);
 LLVMValueRef jit_emit_tanh(jit_ir *ir, LLVMValueRef x);
 LLVMValueRef jit_emit_pow(jit_ir *ir, LLVMValueRef x, LLVMValueRef y);
 
-/* ---- on-disk object cache (disk.c) ------------------------------------------------------- */
+/* ---- on-disk object cache (disk.c; file format: disk_format.h) ------------------------- */
 /* Reads the object of `key` for the form of p into a new buffer (*out_obj) and its symbol
- * name into name[0..cap).  Returns 0 on success, -1 when there is none or the file was not
- * valid or holds another form (such a file is deleted). */
+ * name into name[0..cap).  Returns 0 on success, -1 when there is none, the disk cache is
+ * not in use or refused (see disk.c), or the file is ours but not valid or holds another
+ * form (such a file is deleted). */
 int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRef *out_obj,
                   char *name, size_t name_cap);
-/* Stores the object of `key` and p's form atomically (temporary file + rename); failures
- * are ignored. */
+/* Stores the object of `key` and p's form atomically (O_EXCL temporary file + rename),
+ * trimming the directory when it passes its bound; failures are ignored. */
 void jit_disk_write(const jit_key *key, const canon_program *p, const char *name,
                     const void *obj, size_t size);
-/* Deletes the file of `key`, if any (an object that failed to load). */
+/* Deletes the file of `key`, if it is ours (an object that failed to load). */
 void jit_disk_forget(const jit_key *key);
+/* Why the disk cache was refused for this process ("" when it was not) into buf[0..cap). */
+void jit_disk_refusal(char *buf, size_t cap);
 
 #endif /* HG_JIT_INTERNAL_H */

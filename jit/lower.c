@@ -655,8 +655,10 @@ hg_status jit_lower(const canon_program *p, const jit_key *key, const char *name
                     LLVMContextRef ctx, LLVMModuleRef *out_mod, char *err, size_t cap) {
     jit_lower_ctx c = {.p = p, .key = key, .err = err, .cap = cap, .st = HG_OK};
     char why[256];
-    if (canon_check(p, 0, NULL, why, sizeof why) != 0)
-        return jit_fail(HG_ERR_COMPILE, err, cap, "cannot lower %s: %s", name, why);
+    int bad = canon_check(p, 0, NULL, why, sizeof why);
+    if (bad)
+        return jit_fail(bad == -2 ? HG_ERR_NO_MEMORY : HG_ERR_COMPILE, err, cap,
+                        "cannot lower %s: %s", name, why);
     c.memo = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *c.memo);
     c.mark = malloc(p->n_nodes ? p->n_nodes : 1);
     if (!c.memo || !c.mark) {

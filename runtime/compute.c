@@ -18,18 +18,13 @@
 
 #include "rt.h"
 
-hg_status rt_task_expr(const rt_expr *x, rt_task *t) {
+void rt_task_expr(const rt_expr *x, rt_task *t) {
     const canon_expr *e = x->e;
-    if (!e->grid)
-        return rt_error(HG_ERR_INVALID_ARGUMENT, "expression 0x%016llx has no N-d form (a "
-                        "program with a contraction stage runs on 1-D buffers only)",
-                        (unsigned long long)x->handle);
     *t = (rt_task){.p = e->grid, .n_in = e->n_arrays, .n_params = e->n_scalars,
                    .result = e->has_result, .dflt = e->has_result ? RT_AXES_ALL : RT_AXES_NONE,
                    .has_axis = e->has_axis, .axis = e->axis, .reread = x->reread};
     snprintf(t->what, sizeof t->what, "expression \"%.60s%s\"", x->source ? x->source : "(program)",
              x->source && strlen(x->source) > 60 ? "..." : "");
-    return HG_OK;
 }
 
 const canon_op_info *rt_op_named(const char *name) {
@@ -75,27 +70,26 @@ hg_status hg_op_describe(const char *op, char **out_json) {
     return info ? rt_json_op(info, out_json) : rt_unknown_op(op);
 }
 
-/* The reduction kinds and the expressions whose forms they run, parsed once. */
+/* The reduction kinds and the expressions whose forms they run, parsed at first use and
+ * kept for the process (a parse that ran out of memory is tried again next time). */
 static const char *const rt_reduce_text[] = {"sum(x)", "mean(x)", "min(x)", "max(x)"};
 #define RT_N_REDUCE (sizeof rt_reduce_text / sizeof rt_reduce_text[0])
 static canon_expr *rt_reduce_expr[RT_N_REDUCE];
-static pthread_once_t rt_reduce_once = PTHREAD_ONCE_INIT;
-
-static void rt_reduce_parse(void) {
-    for (size_t i = 0; i < RT_N_REDUCE; i++) {
-        canon_expr_error err;
-        if (canon_expr_parse(rt_reduce_text[i], NULL, 0, &rt_reduce_expr[i], &err) != 0)
-            rt_reduce_expr[i] = NULL; /* only memory can fail: reported per call */
-    }
-}
+static pthread_mutex_t rt_reduce_lock = PTHREAD_MUTEX_INITIALIZER;
 
 hg_status rt_task_reduce(const char *kind, rt_task *t) {
-    pthread_once(&rt_reduce_once, rt_reduce_parse);
     for (size_t i = 0; kind && i < RT_N_REDUCE; i++) {
         const size_t len = strlen(kind);
         if (strncmp(rt_reduce_text[i], kind, len) != 0 || rt_reduce_text[i][len] != '(')
             continue;
+        pthread_mutex_lock(&rt_reduce_lock);
+        if (!rt_reduce_expr[i]) {
+            canon_expr_error err;
+            if (canon_expr_parse(rt_reduce_text[i], NULL, 0, &rt_reduce_expr[i], &err) != 0)
+                rt_reduce_expr[i] = NULL; /* only memory can fail */
+        }
         const canon_expr *e = rt_reduce_expr[i];
+        pthread_mutex_unlock(&rt_reduce_lock);
         if (!e || !e->grid)
             return rt_error(HG_ERR_NO_MEMORY, "tensor_reduce: no memory for the form of %s",
                             kind);
@@ -241,10 +235,10 @@ hg_status hg_expr_run_arrays(uint64_t expr, const hg_array *inputs, uint64_t n_i
     rt_expr *x;
     rt_task t;
     hg_status st = rt_get_expr(expr, &x);
-    if (st == HG_OK)
-        st = rt_task_expr(x, &t);
-    if (st == HG_OK)
+    if (st == HG_OK) {
+        rt_task_expr(x, &t);
         st = rt_arrays_run(&t, inputs, n_inputs, params, n_params, NULL, output);
+    }
     rt_leave();
     return st;
 }

@@ -235,8 +235,8 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
                                size_t err_cap) {
     const rt_exec_ctx *c = ctx;
 #ifdef HG_WITH_JIT
+    canon_args with_scratch; /* here, not in the block: the fallback below still reads it */
     if (c->backend == RT_BACKEND_JIT) {
-        canon_args with_scratch;
         if (c->scratch) {
             with_scratch = *args;
             with_scratch.scratch = rt_scratch();

@@ -2,12 +2,14 @@
  * runtime/executor.c — executors, linear and boundary buffers, buffer properties and
  * transfer, process-wide cleanup, version and string freeing.
  *
- * Ownership: an executor owns its buffers (found through the registry by their `exec`
- * field), tensors own nothing but a view count on their buffer, and the boundary pool
- * (HG_BOUNDARY_CLASSES regions of HG_BOUNDARY_CLASS_BYTES) belongs to the executor and is
- * made on its first boundary allocation.  A boundary buffer is a window onto the start of
- * its class's region, so boundary buffers of one class share memory.
+ * Ownership: an executor owns its buffers and lists them and the tensors over them, so
+ * its cleanup costs O(what it owns); tensors own nothing but a view count on their
+ * buffer, and the boundary pool (HG_BOUNDARY_CLASSES regions of HG_BOUNDARY_CLASS_BYTES)
+ * belongs to the executor and is made on its first boundary allocation.  A boundary buffer
+ * is a window onto the start of its class's region, so boundary buffers of one class share
+ * memory.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,30 +36,23 @@ hg_status hg_get_version(const char **out_version) {
 /* Unregisters and frees buffer `b` (exclusive lock held; no tensor views it any more).
  * Boundary buffers leave the pool's memory to the executor. */
 void rt_buffer_release(rt_buffer *b) {
+    rt_list_remove(&b->link);
     rt_unregister(b->handle);
     if (b->boundary_class < 0)
         rt_mem_free(b->data, b->length);
     free(b);
 }
 
-/* rt_for_each callbacks: release the object when it belongs to executor `ctx` (or to any
- * executor when ctx is NULL). */
-static void rt_release_tensor_of(void *obj, void *ctx) {
-    rt_tensor *t = obj;
-    if (!ctx || t->buf->exec == ctx)
-        rt_tensor_release(t);
-}
+/* The object of type `type` whose member `link` is l. */
+#define RT_OWNER(l, type) ((type *)(void *)((char *)(l) - offsetof(type, link)))
 
-static void rt_release_buffer_of(void *obj, void *ctx) {
-    rt_buffer *b = obj;
-    if (!ctx || b->exec == ctx)
-        rt_buffer_release(b);
-}
-
-/* Frees executor `e` with its tensors, buffers and boundary pool (exclusive lock held). */
+/* Frees executor `e` with its tensors, buffers and boundary pool (exclusive lock held):
+ * O(what it owns). */
 static void rt_executor_release(rt_executor *e) {
-    rt_for_each(RT_KIND_TENSOR, rt_release_tensor_of, e);
-    rt_for_each(RT_KIND_BUFFER, rt_release_buffer_of, e);
+    while (e->tensors.next != &e->tensors)
+        rt_tensor_release(RT_OWNER(e->tensors.next, rt_tensor));
+    while (e->buffers.next != &e->buffers)
+        rt_buffer_release(RT_OWNER(e->buffers.next, rt_buffer));
     rt_mem_free(e->boundary_pool, RT_POOL_FLOATS);
     rt_unregister(e->handle);
     free(e);
@@ -79,8 +74,6 @@ static void rt_release_expr(void *obj, void *ctx) {
 hg_status hg_clear_all_registries(void) {
     rt_enter(1);
     rt_for_each(RT_KIND_EXPR, rt_release_expr, NULL);
-    rt_for_each(RT_KIND_TENSOR, rt_release_tensor_of, NULL);
-    rt_for_each(RT_KIND_BUFFER, rt_release_buffer_of, NULL);
     rt_for_each(RT_KIND_EXECUTOR, rt_release_executor, NULL);
     rt_leave();
     rt_mem_trim();
@@ -102,6 +95,8 @@ hg_status hg_new_executor(uint64_t *out_executor) {
         free(e);
         st = HG_ERR_NO_MEMORY;
     } else {
+        rt_list_init(&e->buffers);
+        rt_list_init(&e->tensors);
         *out_executor = e->handle;
     }
     rt_leave();
@@ -144,6 +139,7 @@ hg_status rt_buffer_create(rt_executor *exec, uint64_t length, rt_buffer **out) 
         free(b);
         return HG_ERR_NO_MEMORY;
     }
+    rt_list_push(&exec->buffers, &b->link);
     *out = b;
     return HG_OK;
 }
@@ -211,6 +207,7 @@ hg_status hg_executor_allocate_boundary_buffer(uint64_t executor, uint64_t class
             free(b);
             st = HG_ERR_NO_MEMORY;
         } else {
+            rt_list_push(&e->buffers, &b->link);
             memset(b->data, 0, b->length * sizeof(float));
             *out_buffer = b->handle;
         }

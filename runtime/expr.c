@@ -79,7 +79,8 @@ hg_status hg_expr_compile(const char *source, const char *scalars_json, uint64_t
     } else {
         canon_expr_error err;
         if (canon_expr_parse(source, (const char *const *)names, n_names, &e, &err) != 0)
-            st = rt_error(HG_ERR_EXPRESSION, "expression \"%.80s%s\": %s", source,
+            st = rt_error(err.no_memory ? HG_ERR_NO_MEMORY : HG_ERR_EXPRESSION,
+                          "expression \"%.80s%s\": %s", source,
                           strlen(source) > 80 ? "..." : "", err.msg);
     }
     for (uint32_t i = 0; i < n_names; i++)

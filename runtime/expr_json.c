@@ -9,8 +9,8 @@
  *
  * cJSON writes a process-global error pointer on every parse, so every parse, and the
  * reading of that pointer, runs under rt_cjson_lock: concurrent compiles stay race-free.
- * Building and printing documents touch no global state (cJSON's allocator hooks are
- * never changed).  Bulk float arrays do not come here: runtime/json.c has its own codec.
+ * Building and printing documents touch no global state.  cJSON allocates through the
+ * library's allocator (cJSON_InitHooks, once): its strings are freed with hg_free_string.  Bulk float arrays do not come here: runtime/json.c has its own codec.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -26,9 +26,33 @@
 
 static pthread_mutex_t rt_cjson_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* cJSON allocates through the library's allocator (canon/alloc.h), set once before the
+ * first use; a failure is remembered per thread, so that a parse that ran out of memory
+ * says so instead of "malformed". */
+static pthread_once_t rt_cjson_once = PTHREAD_ONCE_INIT;
+static _Thread_local int rt_cjson_oom;
+
+static void *rt_cjson_malloc(size_t n) {
+    void *p = malloc(n);
+    rt_cjson_oom |= p == NULL;
+    return p;
+}
+
+static void rt_cjson_free(void *p) { free(p); }
+
+static void rt_cjson_hooks(void) {
+    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = rt_cjson_malloc, .free_fn = rt_cjson_free});
+}
+
+/* Called by every entry point of this file before it touches cJSON. */
+static void rt_cjson_ready(void) {
+    pthread_once(&rt_cjson_once, rt_cjson_hooks);
+    rt_cjson_oom = 0;
+}
+
 /* Parses text with cJSON; on malformed JSON records "what: malformed JSON at byte N" and
- * returns NULL with *st = HG_ERR_JSON (HG_ERR_NO_MEMORY is indistinguishable in cJSON and
- * reported the same way). */
+ * returns NULL with *st = HG_ERR_JSON, or HG_ERR_NO_MEMORY when one of cJSON's allocations
+ * failed. */
 static cJSON *rt_cjson_parse(const char *text, const char *what, hg_status *st) {
     const char *end = NULL;
     size_t len = strlen(text);
@@ -36,7 +60,9 @@ static cJSON *rt_cjson_parse(const char *text, const char *what, hg_status *st) 
     /* the length counts the NUL: cJSON's null-termination check looks at text[len] */
     cJSON *doc = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     pthread_mutex_unlock(&rt_cjson_lock);
-    if (!doc) {
+    if (!doc && rt_cjson_oom) {
+        *st = rt_error(HG_ERR_NO_MEMORY, "%s: no memory to parse %zu bytes of JSON", what, len);
+    } else if (!doc) {
         size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
         *st = rt_error(HG_ERR_JSON, "%s: malformed JSON at byte %zu (near \"%.20s\")", what, at,
                        text + at);
@@ -81,6 +107,7 @@ static hg_status rt_names_of(const cJSON *arr, const char *what, hg_status bad, 
 }
 
 hg_status rt_json_names(const char *text, char ***out_names, uint32_t *out_n) {
+    rt_cjson_ready();
     *out_names = NULL;
     *out_n = 0;
     if (!text || !*text)
@@ -333,11 +360,13 @@ static hg_status rt_program_of(const cJSON *prog, canon_expr **out) {
     }
     canon_expr_error err = {0};
     if (canon_expr_from_program(p, names, n_arrays, n_scalars, "program", out, &err) != 0)
-        return rt_error(HG_ERR_EXPRESSION, "program: %s", err.msg);
+        return rt_error(err.no_memory ? HG_ERR_NO_MEMORY : HG_ERR_EXPRESSION, "program: %s",
+                        err.msg);
     return HG_OK;
 }
 
 hg_status rt_json_program(const char *text, canon_expr **out) {
+    rt_cjson_ready();
     hg_status st = HG_OK;
     cJSON *doc = rt_cjson_parse(text, "program", &st);
     if (!doc)
@@ -357,6 +386,15 @@ static int rt_add_names(cJSON *obj, const char *key, char *const *names, uint32_
         if (!cJSON_AddItemToArray(arr, cJSON_CreateString(names[i])))
             return -1;
     return arr ? 0 : -1;
+}
+
+/* Adds item (taken: deleted when it cannot be added, e.g. no memory for the key's copy)
+ * to obj as `key`; 0 or -1. */
+static int rt_add_item(cJSON *obj, const char *key, cJSON *item) {
+    if (item && cJSON_AddItemToObject(obj, key, item))
+        return 0;
+    cJSON_Delete(item);
+    return -1;
 }
 
 /* The JSON number of n, or null for CANON_NONE. */
@@ -410,10 +448,10 @@ static cJSON *rt_program_doc(const canon_program *p, const canon_expr *e) {
         bad = !cJSON_AddItemToArray(stages, stage) ||
               !cJSON_AddStringToObject(stage, "domain", canon_domain_name(st->domain)) ||
               !cJSON_AddNumberToObject(stage, "root", st->root) ||
-              !cJSON_AddItemToObject(stage, "store", rt_index_item(st->store_slot)) ||
+              rt_add_item(stage, "store", rt_index_item(st->store_slot)) ||
               !cJSON_AddStringToObject(stage, "reduce", canon_reduce_name(st->reduce));
     }
-    bad = bad || !cJSON_AddItemToObject(doc, "result", rt_index_item(p->result_stage));
+    bad = bad || rt_add_item(doc, "result", rt_index_item(p->result_stage));
     if (bad) {
         cJSON_Delete(doc);
         return NULL;
@@ -427,12 +465,13 @@ static hg_status rt_print_doc(cJSON *doc, char **out_text, const char *what) {
     cJSON_Delete(doc);
     if (!text)
         return rt_error(HG_ERR_NO_MEMORY, "%s: no memory for the document", what);
-    /* cJSON allocates with malloc (hooks never changed): hg_free_string frees it */
+    /* cJSON allocates with the library's malloc: hg_free_string frees it */
     *out_text = text;
     return HG_OK;
 }
 
 hg_status rt_json_variables(const rt_expr *x, char **out_text) {
+    rt_cjson_ready();
     const canon_expr *e = x->e;
     cJSON *doc = cJSON_CreateObject();
     if (doc && (rt_add_names(doc, "arrays", e->names, e->n_arrays) ||
@@ -440,8 +479,8 @@ hg_status rt_json_variables(const rt_expr *x, char **out_text) {
                 !cJSON_AddStringToObject(doc, "kind", e->kind) ||
                 !cJSON_AddBoolToObject(doc, "output", e->has_output) ||
                 !cJSON_AddBoolToObject(doc, "result", e->has_result) ||
-                !cJSON_AddItemToObject(doc, "axis", e->has_axis ? cJSON_CreateNumber(e->axis)
-                                                                : cJSON_CreateNull()))) {
+                rt_add_item(doc, "axis", e->has_axis ? cJSON_CreateNumber(e->axis)
+                                                     : cJSON_CreateNull()))) {
         cJSON_Delete(doc);
         doc = NULL;
     }
@@ -449,6 +488,7 @@ hg_status rt_json_variables(const rt_expr *x, char **out_text) {
 }
 
 hg_status rt_json_describe(const rt_expr *x, char **out_text) {
+    rt_cjson_ready();
     const canon_expr *e = x->e;
     char hash[24];
     snprintf(hash, sizeof hash, "%016" PRIx64, e->form->hash);
@@ -456,8 +496,8 @@ hg_status rt_json_describe(const rt_expr *x, char **out_text) {
     cJSON *before = rt_program_doc(e->pre, e), *after = rt_program_doc(e->form, e);
     int bad = !doc || !before || !after;
     if (!bad) {
-        bad = !cJSON_AddItemToObject(doc, "source", x->source ? cJSON_CreateString(x->source)
-                                                              : cJSON_CreateNull()) ||
+        bad = rt_add_item(doc, "source",
+                          x->source ? cJSON_CreateString(x->source) : cJSON_CreateNull()) ||
               !cJSON_AddStringToObject(doc, "kind", e->kind) ||
               !cJSON_AddNumberToObject(doc, "nodes_before", e->pre->n_nodes) ||
               !cJSON_AddNumberToObject(doc, "nodes_after", e->form->n_nodes) ||

@@ -3,7 +3,7 @@
  *
  *   text ─→ json_walk (one pass: '[' number {',' number} ']', RFC 8259 whitespace, plus
  *           Python's NaN / Infinity / -Infinity) ─→ per element: float sink (exact float32
- *           rounding) or dims sink (non-negative integers < 2^53)
+ *           rounding) or dims sink (non-negative integer literals < 2^53)
  *   float ─→ integral fast path (|x| < 2^24: "3.0") or the shortest of 1..9 significant
  *           digits that reads back as the same float32, printed the way %g prints it
  *
@@ -518,10 +518,22 @@ typedef struct {
     uint32_t n, max;
 } json_dims;
 
+/* 1 when number token tok (valid JSON) is an integer literal: digits only, no sign,
+ * fraction or exponent. */
+static int json_is_integer_literal(const char *tok) {
+    if (!json_is_digit(*tok))
+        return 0;
+    while (json_is_digit(*tok))
+        tok++;
+    return *tok != '.' && *tok != 'e' && *tok != 'E';
+}
+
+/* Dimensions are integer literals only: "2.0", "1e3" and "-0" are refused, not read as
+ * the integers they equal. */
 static hg_status json_dims_sink(void *ctx, const char *text, const json_num *num) {
     json_dims *d = ctx;
     uint64_t value = 0;
-    int ok = num->kind == JSON_NUM && !num->inexact;
+    int ok = num->kind == JSON_NUM && !num->inexact && json_is_integer_literal(num->tok);
     if (ok && num->mant != 0) {
         ok = !num->neg && num->exp10 >= 0 && num->exp10 <= 15;
         if (ok) {
@@ -530,7 +542,7 @@ static hg_status json_dims_sink(void *ctx, const char *text, const json_num *num
         }
     }
     if (!ok)
-        return json_fail(text, d->what, num->tok, "a non-negative integer below 2^53");
+        return json_fail(text, d->what, num->tok, "a non-negative integer literal below 2^53");
     if (d->n < d->max)
         d->dims[d->n] = value;
     d->n++;

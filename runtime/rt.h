@@ -39,13 +39,37 @@ typedef enum {
     RT_KIND_EXECUTOR = 1, RT_KIND_BUFFER = 2, RT_KIND_TENSOR = 3, RT_KIND_EXPR = 4
 } rt_kind;
 
+/* A link of a circular list with a sentinel head: an executor's buffers and its tensors,
+ * so that freeing an executor costs O(what it owns), not O(every handle ever made). */
+typedef struct rt_link {
+    struct rt_link *prev, *next;
+} rt_link;
+
+/* Makes `head` an empty list. */
+static inline void rt_list_init(rt_link *head) { head->prev = head->next = head; }
+/* Adds l at the front of the list of `head`. */
+static inline void rt_list_push(rt_link *head, rt_link *l) {
+    l->prev = head;
+    l->next = head->next;
+    head->next->prev = l;
+    head->next = l;
+}
+/* Removes l from its list. */
+static inline void rt_list_remove(rt_link *l) {
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
 typedef struct rt_executor {
     uint64_t handle;
     float *boundary_pool;    /* HG_BOUNDARY_CLASSES * HG_BOUNDARY_CLASS_BYTES, made on first use */
+    rt_link buffers;         /* its live buffers (rt_buffer.link) */
+    rt_link tensors;         /* the live tensors over its buffers (rt_tensor.link) */
 } rt_executor;
 
 typedef struct rt_buffer {
     uint64_t handle;
+    rt_link link;            /* in exec->buffers */
     rt_executor *exec;       /* owner */
     float *data;             /* 64-byte aligned; boundary buffers point into the pool */
     uint64_t length;         /* elements */
@@ -55,6 +79,7 @@ typedef struct rt_buffer {
 
 typedef struct rt_tensor {
     uint64_t handle;
+    rt_link link;            /* in buf->exec->tensors */
     rt_buffer *buf;          /* viewed buffer (its `views` counts this tensor) */
     uint32_t ndim;           /* 0..HG_MAX_DIMS */
     uint64_t shape[HG_MAX_DIMS];
@@ -166,10 +191,10 @@ typedef struct {
     char what[96];
 } rt_task;
 
-/* The task of an expression (its GRID twin), of op `name` of ops.def (no contraction, at
- * least one array), of reduction kind "sum" | "mean" | "min" | "max".  Errors:
- * INVALID_ARGUMENT naming what is unknown or unsupported; NO_MEMORY. */
-hg_status rt_task_expr(const rt_expr *x, rt_task *t);
+/* The task of an expression (its GRID twin: every expression has one), of op `name` of
+ * ops.def (no contraction, at least one array), of reduction kind "sum" | "mean" | "min" |
+ * "max".  Errors: INVALID_ARGUMENT naming what is unknown or unsupported; NO_MEMORY. */
+void rt_task_expr(const rt_expr *x, rt_task *t);
 /* The row of ops.def named `name`, or NULL. */
 const canon_op_info *rt_op_named(const char *name);
 hg_status rt_task_op(const char *name, rt_task *t);
@@ -236,9 +261,9 @@ void rt_par_set_threads(int threads);
 hg_status rt_json_parse_floats(const char *text, float **out_values, uint64_t *out_count);
 /* Formats n floats as a JSON array into a new malloc'd string. */
 hg_status rt_json_format_floats(const float *values, uint64_t n, char **out_text);
-/* Parses a JSON array of at most `max` non-negative integers (< 2^53): shapes, strides.
- * `what` ("shape", "strides") names the argument in messages.  HG_ERR_JSON / HG_ERR_SHAPE
- * (too many dimensions). */
+/* Parses a JSON array of at most `max` non-negative integer literals (< 2^53): shapes,
+ * strides.  `what` ("shape", "strides") names the argument in messages.  HG_ERR_JSON /
+ * HG_ERR_SHAPE (too many dimensions). */
 hg_status rt_json_parse_dims(const char *text, const char *what, uint64_t *out_dims,
                              uint32_t *out_ndim, uint32_t max);
 /* Formats n integers as a JSON array into a new malloc'd string. */

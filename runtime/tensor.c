@@ -169,11 +169,13 @@ hg_status rt_tensor_create(rt_buffer *buf, uint32_t ndim, const uint64_t *shape,
         return HG_ERR_NO_MEMORY;
     }
     buf->views++;
+    rt_list_push(&buf->exec->tensors, &t->link);
     *out = t;
     return HG_OK;
 }
 
 void rt_tensor_release(rt_tensor *t) {
+    rt_list_remove(&t->link);
     t->buf->views--;
     rt_unregister(t->handle);
     free(t);
@@ -1021,11 +1023,11 @@ static hg_status tensor_evaluate(uint64_t executor, uint64_t expr, const uint64_
     rt_expr *x;
     rt_task t;
     hg_status st = rt_get_expr(expr, &x);
-    if (st == HG_OK)
-        st = rt_task_expr(x, &t);
-    return st == HG_OK ? tensor_compute(executor, &t, tensors, n_tensors, params, n_params, NULL,
-                                        0, into, out_tensor)
-                       : st;
+    if (st != HG_OK)
+        return st;
+    rt_task_expr(x, &t);
+    return tensor_compute(executor, &t, tensors, n_tensors, params, n_params, NULL, 0, into,
+                          out_tensor);
 }
 
 hg_status hg_tensor_evaluate(uint64_t executor, uint64_t expr, const uint64_t *tensors,

@@ -222,7 +222,8 @@ HG_API hg_status hg_matvec_f32(uint64_t executor, uint64_t a, uint64_t x, uint64
 
 /* ---- tensors (views: buffer, shape, strides, offset; all in elements) ---------------
  * A tensor keeps its buffer alive: hg_buffer_cleanup gives BUSY while tensors view it.
- * Shapes and strides are JSON arrays of non-negative integers, at most HG_MAX_DIMS long.
+ * Shapes and strides are JSON arrays of non-negative integer literals (digits only: "2.0",
+ * "1e3" and "-0" are refused), at most HG_MAX_DIMS long.
  * Every tensor keeps: ndim <= HG_MAX_DIMS, numel <= UINT32_MAX, offset <= buffer length,
  * every reachable element inside its buffer; a view that would break them is refused. */
 
@@ -517,9 +518,14 @@ typedef struct hg_cache_stats {
     uint64_t fallbacks;      /* calls run by the interpreter because a compile failed */
     double compile_seconds;  /* total time spent compiling (lowering + LLVM) */
     double disk_load_seconds;/* total time spent loading objects from disk */
+    char disk_error[512];    /* "" while the on-disk cache is in use or off; else why this
+                                process refused it (a directory or object not owned by the
+                                effective uid, writable by group or others, a symbolic
+                                link, ...): it then loads, writes and deletes nothing there */
 } hg_cache_stats;
 
-/* Copies the process's kernel-cache counters.  Errors: INVALID_ARGUMENT (NULL). */
+/* Copies the process's kernel-cache counters and the disk cache's refusal, if any.
+ * Errors: INVALID_ARGUMENT (NULL). */
 HG_API hg_status hg_cache_stats_get(hg_cache_stats *out_stats);
 /* Unloads every compiled kernel and zeroes the counters (the disk cache is kept). */
 HG_API hg_status hg_cache_reset(void);

@@ -17,8 +17,12 @@ Arguments: integers (handles, lengths, indices) must be ints or objects with __i
 non-integer (float, str, None) raises TypeError, both before any C call.  Signed positions
 (int64_t in C: tensor_slice's start, end, step) take any int in [-2**63, 2**63), the
 same way.  bool is an int subclass and is accepted as 0/1 (rejecting it would cost every
-call a type check).  Float parameters (value, scalar, min_val, max_val) take int or float.
-JSON parameters take str.
+call a type check).  Float parameters (value, scalar, min_val, max_val) take int or float;
+a finite value that does not round to a finite float32 (1e300, 2**200) raises
+InvalidArgumentError naming it, NaN and infinities pass as each op documents.  JSON and
+name parameters take str; a NUL character (C would stop there) or a lone surrogate (UTF-8
+cannot carry it) raises InvalidArgumentError (a ValueError) naming its position.  Methods
+of a closed Executor raise InvalidHandleError naming its handle.
 """
 import inspect
 import re
@@ -28,8 +32,9 @@ from .errors import (BufferInUseError, CompileError, ExpressionError, HologramEr
                      InvalidArgumentError, InvalidHandleError, JsonError, OutOfBoundsError,
                      OutOfMemoryError, ShapeError)
 
-from ._core import (_ERROR_CLASSES, _HEADER_VERSION, _INVALID_ARGUMENT, _STATUS_VALUES,
-                    _check, _check_versions, _coerce, _error, _ffi, _lib, _numpy, __version__)
+from ._core import (_ERROR_CLASSES, _F32_LIMIT, _HEADER_VERSION, _INVALID_ARGUMENT,
+                    _STATUS_VALUES, _Refused, _check, _check_versions, _coerce, _error, _ffi,
+                    _lib, _numpy, __version__)
 
 # ---- the flat API, generated from the prototypes ---------------------------------------
 
@@ -85,7 +90,7 @@ def _generate(cname, pairs):
     type of its out-parameter (or None)."""
     pyname = cname[3:]
     cnames = {n for _, n in pairs}
-    inputs, args, out_type = [], [], None
+    inputs, args, out_type, guards = [], [], None, []
     counted = None             # the list whose length the next parameter is
     for ctype, name in pairs:
         if name.startswith("out_"):
@@ -105,13 +110,27 @@ def _generate(cname, pairs):
             args.append(f"{pname}.encode()" if kind == "str" else
                         f"(_NULL if {pname} is None else {pname}.encode())" if kind == "str?"
                         else pname)
+            # the fast path's checks of what cffi would pass on silently: a float beyond
+            # float32 (narrowed to an infinity; NaN fails the test too and is let through
+            # by _coerce), a NUL (C would cut the text there)
+            if kind == "float":
+                guards.append(f"not -_F32 < {pname} < _F32")
+            elif kind == "floats":
+                guards.append(f"not all(-_F32 < _v < _F32 for _v in {pname})")
+            elif kind == "str":
+                guards.append(f"'\\0' in {pname}")
+            elif kind == "str?":
+                guards.append(f"({pname} is not None and '\\0' in {pname})")
     params = ", ".join(n for n, _ in inputs)
     call = f"_st = _c({', '.join(args)})"
     lines = [f"def {pyname}({params}):"]
     if out_type:
         lines.append("    _o = _new(_T)")
     if inputs:
-        lines += ["    try:", f"        {call}", "    except _CONVERSION_ERRORS:",
+        lines.append("    try:")
+        if guards:
+            lines += [f"        if {' or '.join(guards)}:", "            raise _Refused"]
+        lines += [f"        {call}", "    except _CONVERSION_ERRORS:",
                   f"        {params}, = _coerce({pyname!r}, _SPEC, ({params},))",
                   f"        {call}"]
     else:
@@ -135,7 +154,9 @@ def _bind(prototype):
         "_c": getattr(_lib, cname), "_new": _ffi.new, "_string": _ffi.string,
         "_free": _lib.hg_free_string, "_error": _error, "_coerce": _coerce, "_SPEC": spec,
         "_T": _ffi.typeof(out_type.replace("const ", "")) if out_type else None,
-        "_CONVERSION_ERRORS": (TypeError, OverflowError, AttributeError), "_NULL": _ffi.NULL,
+        "_CONVERSION_ERRORS": (TypeError, OverflowError, AttributeError, UnicodeEncodeError,
+                               _Refused),
+        "_Refused": _Refused, "_F32": _F32_LIMIT, "_NULL": _ffi.NULL,
     }
     exec(compile(source, f"<hologram_ffi {cname}>", "exec"), namespace)
     fn = namespace[cname[3:]]
@@ -255,10 +276,12 @@ _CACHE_FIELDS = tuple(name for name, _ in _ffi.typeof("hg_cache_stats").fields)
 def cache_stats():
     """The process's kernel-cache counters as a dict (hits, misses, compiles, disk_loads,
     evictions, entries, capacity, fallbacks: int; compile_seconds, disk_load_seconds:
-    float)."""
+    float; disk_error: str, "" unless the on-disk cache was refused, else why)."""
     stats = _ffi.new("hg_cache_stats *")
     _check(_lib.hg_cache_stats_get(stats))
-    return {name: getattr(stats, name) for name in _CACHE_FIELDS}
+    result = {name: getattr(stats, name) for name in _CACHE_FIELDS}
+    result["disk_error"] = _ffi.string(stats.disk_error).decode("utf-8", "replace")
+    return result
 
 
 # ---- Executor: a context manager over one executor handle ------------------------------
@@ -277,12 +300,12 @@ def _method(fn, takes_executor, record):
     executor) and recording the new handle it returns in self.<record>."""
     if takes_executor and record:
         def method(self, *args):
-            handle = fn(self.handle, *args)
+            handle = fn(self.handle if self.handle is not None else self._closed(), *args)
             getattr(self, record).append(handle)
             return handle
     elif takes_executor:
         def method(self, *args):
-            return fn(self.handle, *args)
+            return fn(self.handle if self.handle is not None else self._closed(), *args)
     else:
         def method(self, *args):
             handle = fn(*args)
@@ -306,13 +329,20 @@ class Executor:
     freed by close()."""
 
     def __init__(self):
-        self.handle = new_executor()
+        self.handle = self._freed = new_executor()
         self.buffers = []
         self.tensors = []
+
+    def _closed(self):
+        """Raises InvalidHandleError: a method called after close()."""
+        raise InvalidHandleError(f"Executor (handle 0x{self._freed:016x}) is closed",
+                                 _STATUS_VALUES["HG_ERR_INVALID_HANDLE"])
 
     def from_numpy(self, array):
         """A new buffer holding a copy of a float32 array (flattened)."""
         np = _numpy()
+        if self.handle is None:
+            self._closed()
         array = np.ascontiguousarray(array, dtype=np.float32)
         buffer = self.allocate_buffer(array.size)
         buffer_copy_from_numpy(self.handle, buffer, array)
@@ -320,7 +350,8 @@ class Executor:
 
     def to_numpy(self, buffer_handle):
         """The buffer's elements as a new float32 array."""
-        return buffer_to_numpy(self.handle, buffer_handle)
+        return buffer_to_numpy(self.handle if self.handle is not None else self._closed(),
+                               buffer_handle)
 
     def close(self):
         """Frees recorded tensors, recorded buffers, then the executor.  Idempotent; handles
@@ -343,7 +374,9 @@ class Executor:
         self.close()
 
     def __repr__(self):
-        return f"<hologram_ffi.Executor handle={self.handle}>"
+        if self.handle is None:
+            return f"<hologram_ffi.Executor handle=0x{self._freed:016x} closed>"
+        return f"<hologram_ffi.Executor handle=0x{self.handle:016x}>"
 
 
 _RECORDS = {"out_buffer": "buffers", "out_tensor": "tensors"}

@@ -1,6 +1,7 @@
 """hologram_ffi._core — what every part of the package shares: the compiled extension
 (ffi, lib), the version check, the map from C statuses to exceptions, and argument
 validation for the slow path of a call."""
+import math
 import operator
 
 from . import errors
@@ -61,11 +62,31 @@ def _check(status):
         raise _error(status)
 
 
+# Finite values below this magnitude round to a finite float32 (FLT_MAX plus half an ulp);
+# beyond it they would become infinities.
+_F32_LIMIT = 2.0 ** 128 * (1 - 2.0 ** -25)
+
+
+class _Refused(Exception):
+    """Raised by a generated wrapper's fast path for a value it must not pass on as is (a
+    float beyond float32, a str with NUL); sends the call through _coerce, which names it."""
+
+
+def _show(value):
+    """A value for a message: repr, with very long integers abbreviated."""
+    text = repr(value)
+    if isinstance(value, int) and len(text) > 40:
+        return f"{text[:20]}...{text[-6:]} ({len(text.lstrip('-'))} digits)"
+    return text
+
+
 def _coerce(fname, spec, values):
-    """Validates arguments that cffi refused (slow path only): returns them converted
-    (ints via __index__, floats via __float__) or raises TypeError / InvalidArgumentError
-    naming the argument.  Kinds: "int" (uint64_t), "int64" (int64_t), "u8" (uint8_t),
-    "float", "str", "str?" (str or None), "ints" / "floats" (a sequence of them: a list)."""
+    """Validates arguments that cffi refused or the fast path sent here (slow path only):
+    returns them converted (ints via __index__, floats via __float__, str as UTF-8 text) or
+    raises TypeError / InvalidArgumentError naming the argument and its value.  Kinds:
+    "int" (uint64_t), "int64" (int64_t), "u8" (uint8_t), "float" (float32: finite values
+    beyond its range are refused, NaN and infinities pass), "str" (no NUL, no lone
+    surrogate), "str?" (a str or None), "ints" / "floats" (a sequence of them: a list)."""
     converted = []
     for (name, kind), value in zip(spec, values):
         if kind in ("ints", "floats"):
@@ -85,28 +106,57 @@ def _coerce(fname, spec, values):
                                 f"{type(value).__name__}") from None
             if kind == "int64" and not _I64_MIN <= value <= _I64_MAX:
                 raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} is outside [-2**63, 2**63)",
+                    f"{fname}(): {name} = {_show(value)} is outside [-2**63, 2**63)",
                     _INVALID_ARGUMENT)
             if kind == "int" and value < 0:
                 raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} is negative", _INVALID_ARGUMENT)
+                    f"{fname}(): {name} = {_show(value)} is negative", _INVALID_ARGUMENT)
             if kind == "u8" and not 0 <= value <= 255:
                 raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} is outside [0, 255]", _INVALID_ARGUMENT)
+                    f"{fname}(): {name} = {_show(value)} is outside [0, 255]",
+                    _INVALID_ARGUMENT)
             if kind == "int" and value > _U64_MAX:
                 raise InvalidArgumentError(
-                    f"{fname}(): {name} = {value} exceeds 2**64-1", _INVALID_ARGUMENT)
+                    f"{fname}(): {name} = {_show(value)} exceeds 2**64-1", _INVALID_ARGUMENT)
         elif kind == "float":
             if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
                 raise TypeError(f"{fname}(): {name} must be a real number, not "
                                 f"{type(value).__name__}")
-            value = float(value)
-        elif not isinstance(value, str) and not (kind == "str?" and value is None):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = None
+            if number is None or (math.isfinite(number) and
+                                  not -_F32_LIMIT < number < _F32_LIMIT):
+                raise InvalidArgumentError(
+                    f"{fname}(): {name} = {_show(value)} is beyond the float32 range "
+                    f"(magnitude at most 3.4028235e+38)", _INVALID_ARGUMENT)
+            value = number
+        elif kind == "str?" and value is None:
+            pass
+        elif not isinstance(value, str):
             raise TypeError(f"{fname}(): {name} must be str (JSON text)"
                             f"{' or None' if kind == 'str?' else ''}, not "
                             f"{type(value).__name__}")
+        else:
+            _check_text(fname, name, value)
         converted.append(value)
     return tuple(converted)
+
+
+def _check_text(fname, name, text):
+    """InvalidArgumentError (a ValueError) naming the position of a NUL or a lone surrogate
+    in str `text`, which C would cut or UTF-8 cannot carry."""
+    at = text.find("\0")
+    if at >= 0:
+        raise InvalidArgumentError(
+            f"{fname}(): {name} contains a NUL character at position {at}", _INVALID_ARGUMENT)
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"{fname}(): {name} contains a lone surrogate {text[exc.start]!r} at position "
+            f"{exc.start}", _INVALID_ARGUMENT) from None
 
 
 _np = None

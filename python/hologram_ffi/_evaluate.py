@@ -18,14 +18,13 @@ import json
 import sys
 import threading
 
-from ._core import _STATUS_VALUES, _coerce, _error, _ffi, _lib, _numpy
+from ._core import _F32_LIMIT, _STATUS_VALUES, _Refused, _coerce, _error, _ffi, _lib, _numpy
 from .errors import ExpressionError, InvalidArgumentError, ShapeError
 
 _EXPRESSION = _STATUS_VALUES["HG_ERR_EXPRESSION"]
 _INVALID_ARGUMENT = _STATUS_VALUES["HG_ERR_INVALID_ARGUMENT"]
 _SHAPE = _STATUS_VALUES["HG_ERR_SHAPE"]
 
-_FLT_MAX = 3.4028234663852886e38
 _CACHE_LIMIT = 256         # compiled expressions kept by evaluate(); the oldest go first
 
 
@@ -81,9 +80,12 @@ def expr_run(executor_handle, expr_handle, input_handles, params, output_handle,
     inputs, values = list(input_handles), list(params)
     result = _ffi.new("float *")
     try:
+        for v in values:  # cffi would narrow a float beyond float32 to an infinity
+            if not -_F32_LIMIT < v < _F32_LIMIT:
+                raise _Refused
         status = _lib.hg_expr_run(executor_handle, expr_handle, inputs, len(inputs), values,
                                   len(values), output_handle, length, result)
-    except (TypeError, OverflowError):
+    except (TypeError, OverflowError, _Refused):
         spec = [("executor_handle", "int"), ("expr_handle", "int"), ("output_handle", "int"),
                 ("length", "int")]
         executor_handle, expr_handle, output_handle, length = _coerce(
@@ -213,7 +215,7 @@ def _scalar(text, name, value, where=None):
         where = where or f"evaluate({text!r})"
         raise TypeError(f"{where}: '{name}' is {type(value).__name__}: not a float32 array or "
                         "a real number") from None
-    if v != v or abs(v) <= _FLT_MAX or v in (float("inf"), float("-inf")):
+    if v != v or abs(v) < _F32_LIMIT or v in (float("inf"), float("-inf")):
         return v
     where = where or f"evaluate({text!r})"
     raise InvalidArgumentError(f"{where}: scalar '{name}' = {v!r} is beyond the float32 range",

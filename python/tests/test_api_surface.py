@@ -113,6 +113,7 @@ def test_cache_stats_and_reset():
         assert isinstance(stats[key], int) and stats[key] >= 0
     for key in ("compile_seconds", "disk_load_seconds"):
         assert isinstance(stats[key], float) and stats[key] >= 0.0
+    assert stats["disk_error"] == ""  # the test cache directory is ours (tests/test_disk.c)
     assert hg.cache_reset() is None
     assert hg.cache_stats()["entries"] == 0
 

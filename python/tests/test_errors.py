@@ -216,6 +216,105 @@ def test_argument_checks_before_the_call(ex, abc):
     hg.scalar_add_f32(ex, a, c, 8, np.float32(0.5))
 
 
+@pytest.mark.parametrize("call,position", [
+    (lambda ex, b: hg.buffer_copy_from_slice(ex, b, "[1, 2]\x00, 3, 4]"), 6),
+    (lambda ex, b: hg.tensor_from_buffer(b, "[2\x00, 4]"), 2),
+    (lambda ex, b: hg.tensor_from_buffer_with_strides(b, "[8]", "[1]\x00"), 3),
+    (lambda ex, b: hg.set_backend("interp\x00jit"), 6),
+])
+def test_embedded_nul_is_refused(ex, abc, call, position):
+    """C would stop reading at the NUL: '[1, 2]\\0, 3, 4]' would write [1, 2] and succeed."""
+    _, _, c = abc
+    before = hg.get_backend()
+    with pytest.raises(ValueError, match=rf"NUL character at position {position}\b"):
+        call(ex, c)
+    _unchanged(ex, c)
+    assert hg.get_backend() == before
+
+
+def test_lone_surrogate_is_named(ex, abc):
+    _, _, c = abc
+    with pytest.raises(hg.InvalidArgumentError,
+                       match=r"data_json contains a lone surrogate '\\ud800' at position 4"):
+        hg.buffer_copy_from_slice(ex, c, "[1, \ud800]")
+    with pytest.raises(hg.InvalidArgumentError, match="position 1"):
+        hg.tensor_from_buffer(c, "[\udfff]")
+    _unchanged(ex, c)
+
+
+@pytest.mark.parametrize("value,shown", [
+    (1e300, re.escape("1e+300")), (-3.5e38, re.escape("3.5e+38")), (2 ** 128, str(2 ** 128)),
+    (3.4028235677973366e38, re.escape("3.4028235677973366e+38")),  # the midpoint: to inf
+    (2 ** 2000, r"1148130695274254524\d?\.\.\.029376 \(603 digits\)"),
+    (np.float64(1e39), re.escape("1e+39")),
+])
+def test_scalars_beyond_float32_are_refused(ex, abc, value, shown):
+    """A finite value that float32 cannot hold raises, naming it, instead of becoming inf."""
+    a, _, c = abc
+    for call in (lambda: hg.scalar_add_f32(ex, a, c, 8, value),
+                 lambda: hg.buffer_fill(ex, c, value, 8),
+                 lambda: hg.vector_clip_f32(ex, a, c, 8, -value, value),
+                 lambda: hg.expr_run(ex, _expr_with_scalar(), [a], [value], c, 8)):
+        with pytest.raises(hg.InvalidArgumentError, match=shown):
+            call()
+    _unchanged(ex, c)
+
+
+_EXPR = []
+
+
+def _expr_with_scalar():
+    """One compiled 'x + s' for the test above (freed with the process's registries)."""
+    if not _EXPR:
+        _EXPR.append(hg.expr_compile("x + s", '["s"]'))
+    return _EXPR[0]
+
+
+def test_scalars_at_the_float32_edge(ex, abc):
+    """What rounds to a finite float32 is taken (to nearest), NaN and infinities as
+    documented per op."""
+    _, _, c = abc
+    flt_max = float(np.finfo(np.float32).max)
+    for value in (flt_max, 3.4028235e38, 3.4028235677973362e38, -flt_max):
+        hg.buffer_fill(ex, c, value, 1)
+        assert download(ex, c)[0] == np.float32(math.copysign(flt_max, value))
+    for value in (float("inf"), float("-inf")):
+        hg.buffer_fill(ex, c, value, 1)
+        assert download(ex, c)[0] == value
+    hg.buffer_fill(ex, c, float("nan"), 1)
+    assert np.isnan(download(ex, c)[0])
+
+
+def test_huge_integers_are_named(ex, abc):
+    a, b, c = abc
+    with pytest.raises(hg.InvalidArgumentError, match=r"length = .*\(603 digits\) exceeds"):
+        hg.vector_add_f32(ex, a, b, c, 2 ** 2000)
+    with pytest.raises(hg.InvalidArgumentError, match=r"start = -\d+\.\.\.\d+ \(61 digits"):
+        hg.tensor_slice(hg.tensor_from_buffer(c, "[8]"), 0, -10 ** 60, 8, 1)
+    _unchanged(ex, c)
+
+
+@pytest.mark.parametrize("shape", ["[2.0]", "[1e3]", "[8, 1.0]", "[-0]", "[8E0]"])
+def test_shapes_are_integer_literals(ex, abc, shape):
+    _, _, c = abc
+    with pytest.raises(hg.JsonError, match="integer literal"):
+        hg.tensor_from_buffer(c, shape)
+    with pytest.raises(hg.JsonError, match="integer literal"):
+        hg.tensor_from_buffer_with_strides(c, "[8]", shape)
+
+
+def test_closed_executor_names_its_handle():
+    with hg.Executor() as e:
+        b = e.allocate_buffer(4)
+        handle = e.handle
+    for call in (lambda: e.allocate_buffer(4), lambda: e.buffer_fill(b, 1.0, 4),
+                 lambda: e.to_numpy(b), lambda: e.from_numpy(np.ones(2, np.float32))):
+        with pytest.raises(hg.InvalidHandleError, match=f"0x{handle:016x}.* is closed"):
+            call()
+    assert "closed" in repr(e)
+    e.close()  # still idempotent
+
+
 def test_clip_bounds(ex, abc):
     a, _, c = abc
     with pytest.raises(hg.InvalidArgumentError):

@@ -37,29 +37,8 @@
 #include "canon/canon.h"
 #include "runtime/interp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The text under test, for failure messages. */
-static const char *fz_text = "";
-
-/* Prints the broken invariant with the input and aborts. */
-static void fz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fz_fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fuzz_expr: invariant broken: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nfuzz_expr: text \"%.300s%s\"\n", fz_text,
-            strlen(fz_text) > 300 ? "..." : "");
-    abort();
-}
-
-#define FZ_CHECK(cond, ...)                                                                  \
-    do {                                                                                     \
-        if (!(cond))                                                                         \
-            fz_fail(__VA_ARGS__);                                                            \
-    } while (0)
+#define FZ_TARGET "fuzz_expr"
+#include "fuzz.h"
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 
@@ -90,13 +69,6 @@ static unsigned fz_lengths(uint32_t n_nodes, uint64_t len[FZ_MAX_LENGTHS]) {
     static const uint64_t all[FZ_MAX_LENGTHS] = {0, 1, 17, INTERP_BLOCK + 1};
     memcpy(len, all, sizeof all);
     return n_nodes <= FZ_LONG_NODES ? FZ_MAX_LENGTHS : FZ_MAX_LENGTHS - 1;
-}
-
-/* malloc of at least one byte that aborts instead of returning NULL. */
-static void *fz_alloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    FZ_CHECK(p, "the fuzzer itself ran out of memory (%zu bytes)", bytes);
-    return p;
 }
 
 /* The arrays of one run: n_arrays inputs of exactly n floats (so that ASan sees any access
@@ -455,12 +427,7 @@ static void fz_json_mode(const char *text) {
 /* ---- entry point ---------------------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static int ready;
-    if (!ready) {
-        FZ_CHECK(hg_set_backend("interp") == HG_OK, "hg_set_backend(\"interp\"): %s",
-                 hg_last_error());
-        ready = 1;
-    }
+    fz_use_interpreter();
     if (size == 0)
         return 0;
     char *text = fz_alloc(size);

@@ -1,9 +1,9 @@
 /*
- * tests/fuzz/replay.c — runs the fuzz target without libFuzzer: every argument is an input
+ * tests/fuzz/replay.c — runs a fuzz target without libFuzzer: every argument is an input
  * file, or a directory whose regular files (in name order) are the inputs, and each goes
- * once through LLVMFuzzerTestOneInput (tests/fuzz/fuzz_expr.c), which aborts on a broken
- * invariant.  The CTest test fuzz_expr_replay runs the seed corpus this way; it also
- * reproduces a libFuzzer crash file with the normal (gcc) build.
+ * once through the LLVMFuzzerTestOneInput it is linked with (tests/fuzz/fuzz_<name>.c),
+ * which aborts on a broken invariant.  The CTest tests fuzz_<name>_replay run the seed
+ * corpora this way; they also reproduce a libFuzzer crash file with the normal (gcc) build.
  * Prints "N passed, N failed" (an input that breaks an invariant aborts the process);
  * exit status 0 when every input was read and at least one was found, else 1.
  */
