@@ -9,9 +9,9 @@ worker processes, one machine or many, or Dask's local schedulers).
                                 hologram's partial of the chunk, as (value, count):
                                   sum, mean   the chunk's sum (mean: the sum's text), float64
                                   min, max    the chunk's min / max (float32)
-                                then combine/aggregate steps that merge partials exactly
-                                (float64 sums, hologram's own reduce for min/max, counts
-                                added), divide a mean by its count, round once to float32
+                                then combine/aggregate steps that merge partials (counts
+                                added, sums in float64, min/max by hologram's own reduce:
+                                exact), divide a mean by its count, round once to float32
     apply(op, *arrays)          an op of ops.def by family: maps as above, reductions and
                                 losses as trees (a loss's partial is its loss times the
                                 chunk's count), softmax on blocks whole along its axes
@@ -391,10 +391,11 @@ def evaluate(ex, local_dict=None):
     fused kernel on the chunk's blocks: each element is what hologram_ffi.evaluate gives
     on the whole NumPy arrays, bit for bit.  A reduction of everything (sum, mean, min,
     max) gives a 0-d array, one over axis=k the shape without k: each chunk's partial by
-    hologram (a mean's is its sum), merged by a tree of combine steps (float64 sums;
+    hologram (a mean's is its sum, with the count), merged by a tree of combine steps
+    (sums in float64, rounded once to float32 at the end: within 1e-6*log2(n)*sum|terms|;
     min/max by hologram's reduce, so exactly the whole-array result, NaN and -0 < +0
-    included), rounded once to float32 (sum error within 1e-6*log2(n)*sum|terms|).  A mean
-    of nothing is NaN, a sum 0.
+    included).  A mean of nothing is NaN, a sum 0; compute() of a 0-d result gives a NumPy
+    float32 scalar.
 
     Raises, when the graph is built: ExpressionError (a syntax error, an undefined name),
     TypeError (an array that is not float32, naming it and its dtype; a value that is
