@@ -8,8 +8,9 @@ with plain NumPy chunks, side by side on one distributed.LocalCluster.
 Cluster: LocalCluster(n_workers=2, threads_per_worker=1, processes=True), one thread per
 task on both sides (hologram_ffi.dask sets HOLOGRAM_THREADS=1 in the workers; Dask's nanny
 sets OMP/OPENBLAS/MKL_NUM_THREADS=1).  Data: float32 a and b of N elements (default 1e8;
---quick 1e7) in chunks of C (default 5e6; --quick 1e6), made on the workers as one (2, C) block per chunk
-so that a's and b's chunk i live on the same worker, persisted before any timing.  Cases:
+--quick 1e7) in chunks of C (default 5e6; --quick 1e6), made on the workers as one (2, C)
+block per chunk so that a's and b's chunk i live on the same worker, persisted before any
+timing.  Cases:
 
     map     2*a + 3*b              hd.evaluate("2*a + 3*b")  /  2*a + 3*b
     fused   sigmoid(a*w + b)       hd.evaluate(...)          /  1 / (1 + da.exp(-(a*w + b)))
@@ -44,7 +45,7 @@ except ImportError as exc:
              f"python3-distributed): {exc}")
 
 import hologram_ffi.dask as hd  # noqa: E402
-from report import cpu_model, fmt_x, table  # noqa: E402  (bench/report.py)
+from report import cpu_model, emit, fmt_x, spread, table  # noqa: E402  (bench/report.py)
 
 TARGET = 1.5
 F32 = np.float32
@@ -128,11 +129,6 @@ def checks(a, b, graphs):
     return out
 
 
-def spread(ts):
-    q = statistics.quantiles(ts, n=4) if len(ts) >= 4 else [min(ts), 0, max(ts)]
-    return (q[2] - q[0]) / statistics.median(ts)
-
-
 def fmt_s(s):
     return f"{s * 1e3:.0f} ms" if s >= 0.1 else f"{s * 1e3:.1f} ms"
 
@@ -178,8 +174,8 @@ def main(argv=None):
         cluster.close()
     load1 = os.getloadavg()
     head = ["graph", "hologram (median)", "Dask+NumPy (median)", "ratio median (best)",
-            f"≥ {TARGET}×", "spread (h / np)", "tasks (h / np)", "outside task code per task (h / np)",
-            "check"]
+            f"≥ {TARGET}×", "spread (h / np)", "tasks (h / np)",
+            "outside task code per task (h / np)", "check"]
     body = []
     for name, (title, _, _, kind) in graphs.items():
         h, p = times[name]["hologram"], times[name]["numpy"]
@@ -198,10 +194,7 @@ def main(argv=None):
           f"{noop * 1e6:.0f} µs of wall time (2,000 over {workers} workers).\n\n"
           + table(head, body) + "\n"
           + "".join(f"- `{graphs[k][0]}`: {verdicts[k][1]}\n" for k in graphs))
-    print(md)
-    if args.md:
-        with open(args.md, "w") as f:
-            f.write(md)
+    emit(md, args.md)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)

@@ -35,30 +35,29 @@ PYTHON_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _python(code):
-    """Runs `code` in a fresh interpreter with this one's environment; its result."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+    """The output of `code` run in a fresh interpreter with this one's environment (which
+    must succeed)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 # ---- without Dask ------------------------------------------------------------------------------
 
 def test_import_hologram_ffi_never_imports_dask():
-    out = _python("import sys, numpy, hologram_ffi as hg\n"
-                  "hg.evaluate('a + 1', {'a': numpy.ones(3, numpy.float32)})\n"
-                  "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-                  "('dask', 'distributed')))")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert _python("import sys, numpy, hologram_ffi as hg\n"
+                   "hg.evaluate('a + 1', {'a': numpy.ones(3, numpy.float32)})\n"
+                   "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                   "('dask', 'distributed')))").strip() == "[]"
 
 
 def test_hologram_ffi_dask_without_dask_is_an_import_error():
-    out = _python("import sys\nsys.modules['dask'] = None\n"
-                  "import hologram_ffi\n"
-                  "try:\n    import hologram_ffi.dask\n"
-                  "except ImportError as e:\n    print(e)\n")
-    assert out.returncode == 0, out.stderr
-    assert "hologram_ffi.dask needs Dask's arrays" in out.stdout
-    assert "python3-dask" in out.stdout
+    said = _python("import sys\nsys.modules['dask'] = None\n"
+                   "import hologram_ffi\n"
+                   "try:\n    import hologram_ffi.dask\n"
+                   "except ImportError as e:\n    print(e)\n")
+    assert "hologram_ffi.dask needs Dask's arrays" in said and "python3-dask" in said
 
 
 # ---- operands ------------------------------------------------------------------------------------
