@@ -113,6 +113,8 @@ def test_map_operands_numpy_and_lazy_scalars(backend):
     assert abs(s - X.astype(np.float64).sum()) <= sum_bound(X)
     np.testing.assert_array_equal(_compute(y), hg.evaluate("x / s + bias", {"x": X, "s": s,
                                                                            "bias": bias}))
+    assert _compute(hd.evaluate("total * 2")) == F32(s) * 2          # a 0-d map
+    assert _compute(hd.evaluate("max(total)")) == F32(s)            # reduced over no axis
 
 
 REDUCTIONS = ["sum((a - b)**2)", "mean(a*b)", "min(a - b)", "max(a*b)", "sum(a*b, axis=0)",
