@@ -197,8 +197,9 @@ def _gemm_block(a, b):
 
 def _scratch(ex, slot, size):
     """This thread's scratch buffer `slot` of executor ex with at least `size` elements
-    (grown, never shrunk; kept for the process's life, so a task never faults in fresh
-    pages)."""
+    (grown, never shrunk, kept for the process's life: a task does not allocate and
+    zero-fill executor buffers; threads have their own, since tasks of one worker may run
+    at once)."""
     pid = os.getpid()
     cached = getattr(_tls, "scratch", None)
     if cached is None or cached[0] != pid:
