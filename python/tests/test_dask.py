@@ -271,6 +271,8 @@ def test_matmul(backend):
     got = _compute(c)
     ref = A.astype(np.float64) @ B.astype(np.float64)
     assert np.abs(got - ref).max() <= 1e-5 * 90 * np.abs(A).max() * np.abs(B).max()
+    # 4 threads at once: one executor, scratch buffers of their own
+    np.testing.assert_array_equal(c.compute(scheduler="threads", num_workers=4), got)
     one = _compute(hd.matmul(da.from_array(A, chunks=(70, 90)), B))  # one k block: the gemm
     with hg.Executor() as ex:
         bufs = [ex.from_numpy(A), ex.from_numpy(B), ex.allocate_buffer(70 * 40)]
