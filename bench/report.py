@@ -108,6 +108,20 @@ def size_label(n):
     return str(n)
 
 
+def spread(ts):
+    """The interquartile range of sample times ts over their median."""
+    q = statistics.quantiles(ts, n=4) if len(ts) >= 4 else [min(ts), 0, max(ts)]
+    return (q[2] - q[0]) / statistics.median(ts)
+
+
+def emit(md, md_path):
+    """Prints markdown section md and writes it to md_path (when not None)."""
+    print(md)
+    if md_path:
+        with open(md_path, "w") as f:
+            f.write(md)
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

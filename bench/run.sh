@@ -2,8 +2,9 @@
 # bench/run.sh [--quick] — runs the whole benchmark against an existing build (it builds
 # nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 # OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy), fusion.py
-# (evaluate() vs per-op calls, NumPy, numexpr, numba), tensors.py (N-d compute vs NumPy)
-# and report.py, then prints summary.md.
+# (evaluate() vs per-op calls, NumPy, numexpr, numba), tensors.py (N-d compute vs NumPy),
+# dask_bench.py (hologram_ffi.dask vs Dask with NumPy chunks on a LocalCluster; skipped
+# without dask.distributed) and report.py, then prints summary.md.
 # Environment: BUILD_DIR (default build; relative paths are from the repository root),
 # RESULTS_DIR (default $BUILD_DIR/bench-results): where the CSVs, summary.md and plots go.
 set -euo pipefail
@@ -29,13 +30,21 @@ if [ -d "$BUILD_DIR/python/hologram_ffi" ]; then
         --csv "$RESULTS/fusion.csv" --md "$RESULTS/fusion.md" || status=$?
     PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/tensors.py" "${QUICK[@]}" \
         --csv "$RESULTS/tensors.csv" --md "$RESULTS/tensors.md" || status=$?
+    rm -f "$RESULTS/dask.csv" "$RESULTS/dask.md"
+    if "$PY" -c "import dask.array, distributed" 2>/dev/null; then
+        PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/dask_bench.py" "${QUICK[@]}" \
+            --csv "$RESULTS/dask.csv" --md "$RESULTS/dask.md" || status=$?
+    else
+        echo "run.sh: dask.distributed not installed: no Dask comparison" >&2
+    fi
 else
     echo "run.sh: $BUILD_DIR/python/hologram_ffi not built: no NumPy or fusion comparison" >&2
     rm -f "$RESULTS/py.csv" "$RESULTS/fusion.csv" "$RESULTS/fusion.md" \
-          "$RESULTS/tensors.csv" "$RESULTS/tensors.md"
+          "$RESULTS/tensors.csv" "$RESULTS/tensors.md" "$RESULTS/dask.csv" "$RESULTS/dask.md"
 fi
 "$PY" "$ROOT/bench/report.py" --c "$RESULTS/c.csv" --py "$RESULTS/py.csv" \
-    --section "$RESULTS/fusion.md" --section "$RESULTS/tensors.md" --out "$RESULTS"
+    --section "$RESULTS/fusion.md" --section "$RESULTS/tensors.md" \
+    --section "$RESULTS/dask.md" --out "$RESULTS"
 echo
 cat "$RESULTS/summary.md"
 exit $status

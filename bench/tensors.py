@@ -42,7 +42,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
-from report import cpu_model, fmt_ns, fmt_x, table  # noqa: E402  (bench/report.py)
+from report import cpu_model, emit, fmt_ns, fmt_x, spread, table  # noqa: E402  (bench/report.py)
 
 TARGET = 1.5
 F32 = np.float32
@@ -194,11 +194,6 @@ def measure(case, rounds, sample_s):
     return times
 
 
-def spread(ts):
-    q = statistics.quantiles(ts, n=4) if len(ts) >= 4 else [min(ts), 0, max(ts)]
-    return (q[2] - q[0]) / statistics.median(ts)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -233,10 +228,7 @@ def main(argv=None):
     md = (f"## N-d compute vs NumPy (tensors.py)\n\nNumPy {np.__version__}, one thread, "
           f"{cpu_model()}; load average "
           f"{load0[0]:.2f} before, {load1[0]:.2f} after; {rounds} rounds.\n\n" + table(head, body))
-    print(md)
-    if args.md:
-        with open(args.md, "w") as f:
-            f.write(md)
+    emit(md, args.md)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)

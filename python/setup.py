@@ -30,11 +30,12 @@ setup(
     version=VERSION,
     description="Python bindings of hologram, a JIT-compiling float32 array runtime",
     packages=["hologram_ffi"],
-    package_data={"hologram_ffi": ["__init__.pyi", "py.typed"]},
+    package_data={"hologram_ffi": ["*.pyi", "py.typed"]},
     ext_modules=[make_builder(INCLUDE_DIR, LIB_DIR, os.environ.get("CC", "cc"))
                  .distutils_extension(tmpdir=os.path.join("build", "cffi"))],
     python_requires=">=3.9",
     install_requires=["cffi>=1.15"],
-    extras_require={"numpy": ["numpy"], "dev": ["numpy", "pytest"]},
+    extras_require={"numpy": ["numpy"], "dask": ["numpy", "dask[array]", "distributed"],
+                    "dev": ["numpy", "pytest"]},
     zip_safe=False,
 )

@@ -3,6 +3,7 @@ the value, and no buffer modified."""
 import json
 import re
 import math
+import pickle
 import threading
 
 import numpy as np
@@ -24,6 +25,14 @@ def test_exception_hierarchy_and_status_names():
     statuses = hg._ffi.typeof("hg_status").elements
     assert {statuses[v] for v, cls in hg._ERROR_CLASSES.items() if cls in pairs} == set(
         hg.errors.STATUS_CLASSES)
+
+
+@pytest.mark.parametrize("cls", [hg.HologramError] + sorted(set(hg.errors.STATUS_CLASSES.values()),
+                                                            key=lambda c: c.__name__))
+def test_errors_pickle_as_themselves(cls):
+    """What a worker process raises (hologram_ffi.dask) reaches the caller unchanged."""
+    e = pickle.loads(pickle.dumps(cls("what went wrong", 7)))
+    assert type(e) is cls and str(e) == "what went wrong" and e.status == 7
 
 
 @pytest.fixture
