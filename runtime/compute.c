@@ -27,6 +27,17 @@ void rt_task_expr(const rt_expr *x, rt_task *t) {
              x->source && strlen(x->source) > 60 ? "..." : "");
 }
 
+/* Ops whose scalars are bounds (lo, hi), as the public signature UN2 says (ops.def): the
+ * N-d path refuses lo > hi and NaN bounds as the 1-D functions do. */
+enum { RT_BOUNDS_BIN, RT_BOUNDS_UN = 0, RT_BOUNDS_UN1 = 0, RT_BOUNDS_UN2 = 1, RT_BOUNDS_FILL = 0,
+       RT_BOUNDS_COPY = 0, RT_BOUNDS_RED = 0, RT_BOUNDS_LOSS = 0, RT_BOUNDS_GEMM = 0,
+       RT_BOUNDS_MATVEC = 0 };
+static const uint8_t rt_op_bounds[CANON_OP_COUNT] = {
+#define HG_OP(name, family, sig, ...) [CANON_OP_##name] = RT_BOUNDS_##sig,
+#include "../canon/ops.def"
+#undef HG_OP
+};
+
 const canon_op_info *rt_op_named(const char *name) {
     for (int o = 0; name && o < CANON_OP_COUNT; o++)
         if (strcmp(canon_op_get((canon_op)o)->name, name) == 0)
@@ -54,7 +65,7 @@ hg_status rt_task_op(const char *name, rt_task *t) {
     if (!p)
         return rt_error(HG_ERR_NO_MEMORY, "op %s: no memory for its N-d form", name);
     *t = (rt_task){.p = p, .n_in = info->n_in, .n_params = info->n_par,
-                   .result = p->result_stage != CANON_NONE,
+                   .bounds = rt_op_bounds[info->op], .result = p->result_stage != CANON_NONE,
                    .dflt = info->family == CANON_FAM_MAP       ? RT_AXES_NONE
                            : info->family == CANON_FAM_SOFTMAX ? RT_AXES_LAST
                                                                : RT_AXES_ALL};
@@ -111,6 +122,9 @@ hg_status rt_task_counts(const rt_task *t, uint64_t n_in, const void *inputs, ui
     if ((n_in && !inputs) || (n_params && !params))
         return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: %s is NULL", t->what,
                         n_in && !inputs ? "the array list" : "params");
+    if (t->bounds && !(params[0] <= params[1]))
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: bounds lo = %g, hi = %g must be numbers "
+                        "with lo <= hi", t->what, (double)params[0], (double)params[1]);
     return HG_OK;
 }
 

@@ -183,6 +183,7 @@ typedef enum { RT_AXES_NONE, RT_AXES_ALL, RT_AXES_LAST } rt_axes_default;
 typedef struct {
     const canon_program *p;
     uint32_t n_in, n_params;
+    int bounds; /* params are (lo, hi): numbers, lo <= hi */
     int result;
     rt_axes_default dflt;
     int has_axis;
@@ -200,7 +201,7 @@ const canon_op_info *rt_op_named(const char *name);
 hg_status rt_task_op(const char *name, rt_task *t);
 hg_status rt_task_reduce(const char *kind, rt_task *t);
 /* INVALID_ARGUMENT unless the call passes t's counts of arrays and scalars, with non-NULL
- * lists where they are not empty. */
+ * lists where they are not empty, and bounds lo <= hi where t's scalars are bounds. */
 hg_status rt_task_counts(const rt_task *t, uint64_t n_in, const void *inputs, uint64_t n_params,
                          const float *params);
 /* The axes mask of t at rank ndim (the broadcast inputs'): axes_json (rt_json_axes), else

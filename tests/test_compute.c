@@ -448,6 +448,11 @@ static void test_errors(void **state) {
     expect_message("takes 2 arrays and 0 scalars, got 1 and 0");
     REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_op_run_arrays("vector_clip_f32", &a, 1, NULL, 2, NULL, &o));
     expect_message("params is NULL");
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT,
+               hg_op_run_arrays("vector_clip_f32", &a, 1, (const float[]){2, 1}, 2, NULL, &o));
+    expect_message("bounds lo = 2, hi = 1 must be numbers with lo <= hi");
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT,
+               hg_op_run_arrays("vector_clip_f32", &a, 1, (const float[]){NAN, 1}, 2, NULL, &o));
     UNTOUCHED();
     /* rank, reach, data */
     hg_array deep = a;
