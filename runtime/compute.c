@@ -66,6 +66,7 @@ hg_status rt_task_op(const char *name, rt_task *t) {
         return rt_error(HG_ERR_NO_MEMORY, "op %s: no memory for its N-d form", name);
     *t = (rt_task){.p = p, .n_in = info->n_in, .n_params = info->n_par,
                    .bounds = rt_op_bounds[info->op], .result = p->result_stage != CANON_NONE,
+                   .min_row = p->result_stage != CANON_NONE ? info->min_n : 0,
                    .dflt = info->family == CANON_FAM_MAP       ? RT_AXES_NONE
                            : info->family == CANON_FAM_SOFTMAX ? RT_AXES_LAST
                                                                : RT_AXES_ALL};
@@ -173,6 +174,18 @@ hg_status rt_task_shape(const rt_task *t, const rt_view *in, uint32_t axes, int 
 
 hg_status rt_task_run(const rt_task *t, const rt_view *in, const float *params, uint32_t axes,
                       const rt_view *out) {
+    if (t->min_row) { /* a loss of no elements has no value, as for n = 0 in 1-D */
+        uint64_t s[CANON_MAX_DIMS], rows = 1, elems = 1;
+        uint32_t nd;
+        hg_status st = rt_broadcast(in, t->n_in, s, &nd, t->what);
+        if (st != HG_OK)
+            return st;
+        for (uint32_t d = 0; d < nd; d++)
+            *(axes >> d & 1 ? &elems : &rows) *= s[d];
+        if (rows > 0 && elems < t->min_row)
+            return rt_error(HG_ERR_INVALID_ARGUMENT, "%s of no elements (the reduced axes have "
+                            "extent 0) has no value", t->what);
+    }
     for (uint32_t i = 0; i < t->n_in && !t->result; i++)
         if ((t->reread >> i & 1) && in[i].data == out->data)
             return rt_error(HG_ERR_INVALID_ARGUMENT, "%s: the output is input %u, which a "

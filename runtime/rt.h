@@ -185,6 +185,7 @@ typedef struct {
     uint32_t n_in, n_params;
     int bounds; /* params are (lo, hi): numbers, lo <= hi */
     int result;
+    uint32_t min_row; /* elements each row needs (an op's min_n, for results) */
     rt_axes_default dflt;
     int has_axis;
     int32_t axis;

@@ -480,7 +480,11 @@ static void test_errors(void **state) {
     const hg_array empty = dense(mem, 2, (const uint64_t[]){3, 0});
     const hg_array three = dense(out, 1, (const uint64_t[]){3});
     REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_op_run_arrays("reduce_min_f32", &empty, 1, NULL, 0, "1", &three));
-    expect_message("min over no elements");
+    expect_message("reduce_min_f32 of no elements");
+    const hg_array two0 = dense(mem, 2, (const uint64_t[]){3, 0});
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT,
+               hg_op_run_arrays("mse_loss_f32", (hg_array[]){two0, two0}, 2, NULL, 0, "1", &three));
+    expect_message("mse_loss_f32 of no elements");
     const hg_array one = dense(out, 0, NULL);
     REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_expr_run_arrays(total, &empty, 1, NULL, 0, &one));
     const hg_array v1 = dense(mem, 1, (const uint64_t[]){8});

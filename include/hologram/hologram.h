@@ -436,7 +436,8 @@ HG_API hg_status hg_expr_cleanup(uint64_t expr);
  *    axes_json (NULL, "" or "null": all axes; an integer; or a JSON array of them,
  *    negative counting from the last), and give the shape without them, or with extent 1
  *    there when keepdims.  sum, mean (mean of no elements: NaN), min, max (no elements:
- *    INVALID_ARGUMENT); the reduce ops likewise; a loss over axes is the op's loss of
+ *    INVALID_ARGUMENT); the reduce ops likewise; a loss (no elements: INVALID_ARGUMENT, as
+ *    for n = 0 in 1-D) over axes is the op's loss of
  *    each row (a batch of rows: axes "-1" gives one loss per row).
  *  - softmax_f32 normalizes over its axes (default: the last), writing the input's shape.
  *  - Accuracy is the 1-D ops' and expressions' (bit-exact maps; sums within the reduce_sum
