@@ -6,10 +6,11 @@
  *   exact shape, b_cs == 1     direct tiles read straight from A and B: column blocks of
  *                              up to LC_MAX_NV vectors (one masked block for the rest),
  *                              rows split evenly (lc_pick_mr, clamped to m - 1)
- *   n == 1, a_cs == b_rs == 1  matvec: LC_DOT_ROWS rows at a time (rows of LC_DOT_LONG or
+ *   n == 1, a_cs == b_rs == 1  matvec (exact shapes too): LC_DOT_ROWS rows at a time (rows of LC_DOT_LONG or
  *                              more one at a time), vector loads of A's rows and x, two
  *                              accumulators per row, a masked tail, horizontal sums
- *   b_cs == 1, k*n small       direct LC_MR x LC_NR tiles at run time (B stays in L2)
+ *   b_cs == 1, k*n small       direct LC_MR x LC_NR tiles at run time (B stays in L2);
+ *     or m <= LC_MR            also (one stripe of rows: B is streamed once, unpacked)
  *   otherwise (any strides)    packed, cache-blocked (loops jc → pc → ir → jq):
  *                              jc: LC_NC-column panels; pc: LC_KC-deep slices;
  *                              B(slice, panel) packed into LC_NR-wide micro-panels (masked
@@ -541,6 +542,8 @@ int jit_lower_contract(jit_lower_ctx *c, uint32_t s) {
         lc_zero(c, &g);
         return 0;
     }
+    if (exact && v[1] == 1 && v[4] == 1 && v[5] == 1)
+        return lc_matvec(c, &g);
     if (exact && v[6] == 1)
         return lc_direct(c, &g, v[0], v[1]);
     /* run-time choice: nothing, zeros, matvec, direct, packed */
@@ -564,6 +567,7 @@ int jit_lower_contract(jit_lower_ctx *c, uint32_t s) {
     LLVMPositionBuilderAtEnd(b, join);
     LLVMValueRef small = LLVMBuildICmp(b, LLVMIntULE, lc_mul(c, g.k, g.n),
                                        jit_i64(c, LC_DIRECT_MAX_B), "");
+    small = LLVMBuildOr(b, small, LLVMBuildICmp(b, LLVMIntULE, g.m, jit_i64(c, LC_MR), ""), "");
     small = LLVMBuildAnd(b, small, LLVMBuildICmp(b, LLVMIntEQ, g.bcs, jit_i64(c, 1), ""), "");
     join = lc_if(c, small);
     if (lc_direct_any(c, &g))

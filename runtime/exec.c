@@ -230,7 +230,7 @@ typedef struct {
 } rt_exec_ctx;
 
 /* Runs c->p on args on c->backend, the interpreter after a JIT failure (counted); on error
- * writes the message to err.  Records nothing, so OpenMP workers may call it (rt_piece_fn). */
+ * writes the message to err.  Records nothing, so pool workers may call it (rt_piece_fn). */
 static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result, char *err,
                                size_t err_cap) {
     const rt_exec_ctx *c = ctx;
@@ -261,7 +261,8 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
 }
 
 /* Runs `p` on the current backend (see the top of this file), split across threads when
- * rt_par_try finds it worthwhile. */
+ * rt_par_try (RANGE programs) or rt_par_contract (a contraction, after
+ * rt_par_contract_shape) finds it worthwhile. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result) {
     rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class, false};
@@ -276,7 +277,17 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
     if (rt_dump_canon)
         rt_dump_once(p);
     char err[256];
-    if (!rt_par_try(p, args, rt_exec_piece, &c, result, &st, err, sizeof err))
+    canon_args shaped;
+    int split;
+    if (p->n_stages == 1 && p->stages[0].domain == CANON_DOM_CONTRACT) {
+        shaped = *args;
+        rt_par_contract_shape(p, &shaped);
+        args = &shaped;
+        split = rt_par_contract(p, args, rt_exec_piece, &c, &st, err, sizeof err);
+    } else {
+        split = rt_par_try(p, args, rt_exec_piece, &c, result, &st, err, sizeof err);
+    }
+    if (!split)
         st = rt_exec_piece(&c, args, result, err, sizeof err);
     if (st != HG_OK)
         rt_error_set("%s", err);

@@ -26,6 +26,13 @@
 
 static pthread_mutex_t rt_cjson_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void rt_cjson_fork(rt_fork_phase phase) {
+    if (phase == RT_FORK_PREPARE)
+        pthread_mutex_lock(&rt_cjson_lock);
+    else
+        pthread_mutex_unlock(&rt_cjson_lock);
+}
+
 /* cJSON allocates through the library's allocator (canon/alloc.h), set once before the
  * first use; a failure is remembered per thread, so that a parse that ran out of memory
  * says so instead of "malformed". */

@@ -1,52 +1,108 @@
 /*
- * runtime/parallel.c — splitting one large op across cores with OpenMP.
+ * runtime/parallel.c — running one large op on several cores: a work-sharing pool of our
+ * own on pthreads, in which the calling thread never waits for a thread that has not
+ * started, and the thread count (hg_set_num_threads, HOLOGRAM_THREADS, the CPUs the
+ * process may use).
  *
- *   rt_exec → rt_par_try(p, args):  n < rt_par_min_n(p), one thread, or not splittable → 0
- *     maps (every stage RANGE, store, no reduce): pieces [lo, hi) aligned to RT_PAR_ALIGN,
- *       each run as the same program with slot pointers offset and n = hi - lo
- *       → identical results to one thread by construction
- *     one RANGE stage reducing (sum/min/max) into the result: pieces as above, partial
- *       results combined on the calling thread (min/max exactly with canon/scalar.h,
- *       sums in double: the engines' own blocking, 1024 elements, is kept)
- *   Multi-stage programs with reductions (losses, softmax) run on one thread.
+ *   rt_par_for(n_chunks, threads, fn, ctx)
+ *     threads < 2, one chunk, or the pool busy with another caller's job → every chunk on
+ *     the calling thread, in order
+ *     else: publish the job (one atomic word: job number | chunk count | next chunk), ask
+ *     threads - 1 workers to join, claim chunks on the calling thread too; each chunk is
+ *     claimed by one compare-and-swap of that word, so a worker that wakes after the last
+ *     chunk was claimed (or after the job ended: its number no longer matches) finds
+ *     nothing and goes back to sleep.  The caller then waits only for the chunks other
+ *     threads claimed and are running.
+ *   rt_par_try(p, args)  maps and single reductions of RANGE programs: [0, n) cut into
+ *     chunks by rt_par_chunk(n) (a function of n only, RT_PAR_ALIGN-aligned), each run as
+ *     the same program with slot pointers offset; the partial results of a reduction are
+ *     combined in chunk order on the caller (min/max exactly with canon/scalar.h, sums in
+ *     double).  The cut does not depend on the thread count, and a split op is cut the
+ *     same way on one thread: results are identical for every thread count.
+ *   rt_par_contract(p, args)  gemm/matvec blocked over rows of C (see below).
  *
- * Thread count: HOLOGRAM_THREADS (read once; a positive integer, 1 disables splitting)
- * capped at RT_PAR_MAX_THREADS; default and invalid values mean every core OpenMP sees.
- * Worker threads never touch the calling thread's error state: each piece writes its own
- * status and message, and the caller reports the first failure.
+ * Why not OpenMP: a `parallel` region ends at a barrier that every team thread must reach,
+ * so a caller waits for a worker the OS has not scheduled (8 ms per 1M add with three busy
+ * processes on the other core, against 87 us on one thread), and libgomp's pool hangs a
+ * forked child.  Workers spin for RT_POOL_SPIN_NS after a job (back-to-back ops find them
+ * awake), then sleep on a futex.
+ *
+ * Fork: handlers registered at load (pthread_atfork) take the registry lock exclusive and
+ * the cJSON lock before fork() — so no hologram call of another thread is half-way through
+ * a lock or through LLVM — and release them in parent and child; the child's pool is
+ * emptied (its workers did not survive the fork) and refilled by its next split op.
+ *
+ * Workers never touch the calling thread's error state: each chunk writes its own status
+ * and message, and the caller reports the first failure in chunk order.
  */
-#include <omp.h>
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../canon/scalar.h"
 #include "rt.h"
 
+/* ---- the thread count ---------------------------------------------------------------- */
+
 static pthread_once_t rt_par_once = PTHREAD_ONCE_INIT;
-static atomic_int rt_par_env_threads;  /* from HOLOGRAM_THREADS or the core count */
-static atomic_int rt_par_forced;       /* rt_par_set_threads; 0: use the environment */
+static atomic_int rt_par_env_threads;  /* from HOLOGRAM_THREADS or the default */
+static atomic_int rt_par_forced;       /* hg_set_num_threads; 0: the environment's */
 static char rt_par_env_bad[64];        /* a rejected HOLOGRAM_THREADS value (truncated) */
 
-/* Reads HOLOGRAM_THREADS (once per process); a value that is not a positive integer is
- * kept for rt_par_check to report. */
+/* ceil(quota / period) of a cgroup v2 cpu.max file ("max 100000" or "150000 100000"), or
+ * 0 when there is no quota (or no such file). */
+static long rt_par_cgroup_cpus(const char *path) {
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char quota[32] = "";
+    long period = 0;
+    int got = fscanf(f, "%31s %ld", quota, &period);
+    fclose(f);
+    char *end;
+    long q = strtol(quota, &end, 10);
+    if (got != 2 || *end != '\0' || q <= 0 || period <= 0)
+        return 0;
+    return (q + period - 1) / period;
+}
+
+/* The CPUs of the process's affinity mask, capped by a cgroup CPU quota. */
+int rt_par_default_threads(void) {
+    cpu_set_t set;
+    long t = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                          : sysconf(_SC_NPROCESSORS_ONLN);
+    long quota = rt_par_cgroup_cpus("/sys/fs/cgroup/cpu.max");
+    if (quota > 0 && quota < t)
+        t = quota;
+    return t < 1 ? 1 : t > RT_PAR_MAX_THREADS ? RT_PAR_MAX_THREADS : (int)t;
+}
+
+/* Reads HOLOGRAM_THREADS (once per process): an integer in 1..RT_PAR_MAX_THREADS, or the
+ * default; anything else is kept for rt_par_check to report. */
 static void rt_par_env_read(void) {
-    long t = omp_get_num_procs();
+    int t = rt_par_default_threads();
     const char *s = getenv("HOLOGRAM_THREADS");
     if (s && *s) {
         char *end;
+        errno = 0;
         long v = strtol(s, &end, 10);
-        if (*end == '\0' && v > 0)
-            t = v;
+        if (*end == '\0' && errno == 0 && v >= 1 && v <= RT_PAR_MAX_THREADS)
+            t = (int)v;
         else
             snprintf(rt_par_env_bad, sizeof rt_par_env_bad, "%s", s);
     }
-    t = t < 1 ? 1 : t > RT_PAR_MAX_THREADS ? RT_PAR_MAX_THREADS : t;
-    atomic_store(&rt_par_env_threads, (int)t);
+    atomic_store(&rt_par_env_threads, t);
 }
 
-/* The thread count ops may use (see rt.h). */
 int rt_par_threads(void) {
     int forced = atomic_load(&rt_par_forced);
     if (forced > 0)
@@ -55,24 +111,232 @@ int rt_par_threads(void) {
     return atomic_load(&rt_par_env_threads);
 }
 
-/* HG_OK, or INVALID_ARGUMENT naming a HOLOGRAM_THREADS value that is not a positive
- * integer (unless rt_par_set_threads overrides the environment). */
 hg_status rt_par_check(void) {
     if (atomic_load(&rt_par_forced) > 0)
         return HG_OK;
     pthread_once(&rt_par_once, rt_par_env_read);
     if (rt_par_env_bad[0])
         return rt_error(HG_ERR_INVALID_ARGUMENT,
-                        "HOLOGRAM_THREADS=\"%s\" is not a positive integer", rt_par_env_bad);
+                        "HOLOGRAM_THREADS=\"%s\" is not an integer in 1..%d (threads; or call "
+                        "hg_set_num_threads)", rt_par_env_bad, RT_PAR_MAX_THREADS);
     return HG_OK;
 }
 
-/* Overrides the environment's thread count (clamped to 1..RT_PAR_MAX_THREADS); 0 undoes. */
 void rt_par_set_threads(int threads) {
     atomic_store(&rt_par_forced, threads <= 0 ? 0
                                  : threads > RT_PAR_MAX_THREADS ? RT_PAR_MAX_THREADS
                                                                 : threads);
 }
+
+hg_status hg_set_num_threads(int64_t threads) {
+    rt_error_clear();
+    if (threads < 1 || threads > RT_PAR_MAX_THREADS)
+        return rt_error(HG_ERR_INVALID_ARGUMENT,
+                        "set_num_threads: threads = %lld is not in 1..%d", (long long)threads,
+                        RT_PAR_MAX_THREADS);
+    rt_par_set_threads((int)threads);
+    return HG_OK;
+}
+
+hg_status hg_get_num_threads(uint64_t *out_threads) {
+    rt_error_clear();
+    if (!out_threads)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "get_num_threads: out_threads is NULL");
+    hg_status st = rt_par_check();
+    if (st == HG_OK)
+        *out_threads = (uint64_t)rt_par_threads();
+    return st;
+}
+
+/* ---- the pool ---------------------------------------------------------------------------
+ * The job word: bits 40..63 the job number (never 0 for a live job), 20..39 the chunk
+ * count, 0..19 the next chunk to claim.  fn and ctx are written before the word is
+ * published (release) and read after a successful claim (acquire): a claimed chunk keeps
+ * its job alive, since the caller waits for it. */
+#define RT_POOL_SEQ_SHIFT 40
+#define RT_POOL_N_SHIFT 20
+#define RT_POOL_FIELD ((UINT64_C(1) << 20) - 1)
+#define RT_POOL_SPIN_NS 100000 /* a worker's wait for its next job before it sleeps */
+#define RT_POOL_WAIT_NS 200000 /* the caller's spin for claimed chunks before it sleeps */
+
+typedef struct {
+    _Alignas(64) atomic_uint want; /* the job this worker is asked to join */
+    atomic_int sleeping;           /* in (or about to enter) futex_wait on want */
+} rt_worker;
+
+static struct {
+    _Alignas(64) _Atomic uint64_t word;
+    rt_chunk_fn fn;
+    void *ctx;
+    uint32_t seq;                  /* the last job number (the pool holder's) */
+    int n_workers;                 /* started (the pool holder's) */
+    _Alignas(64) atomic_uint done; /* chunks of the current job that have run */
+    atomic_int waiting;            /* the caller sleeps on done */
+    _Alignas(64) atomic_int busy;  /* a caller holds the pool */
+    rt_worker workers[RT_PAR_MAX_THREADS - 1];
+} rt_pool;
+
+static void rt_futex_wait(atomic_uint *addr, unsigned expected) {
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void rt_futex_wake(atomic_uint *addr) {
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static uint64_t rt_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void rt_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Claims and runs chunks of job `seq` until none is left (or the job is over). */
+static void rt_pool_work(uint32_t seq) {
+    uint64_t w = atomic_load_explicit(&rt_pool.word, memory_order_acquire);
+    for (;;) {
+        const uint64_t next = w & RT_POOL_FIELD, n = w >> RT_POOL_N_SHIFT & RT_POOL_FIELD;
+        if (w >> RT_POOL_SEQ_SHIFT != seq || next >= n)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&rt_pool.word, &w, w + 1,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue;
+        rt_pool.fn(rt_pool.ctx, (uint32_t)next);
+        if (atomic_fetch_add_explicit(&rt_pool.done, 1, memory_order_acq_rel) + 1 == n &&
+            atomic_load(&rt_pool.waiting))
+            rt_futex_wake(&rt_pool.done);
+        w = atomic_load_explicit(&rt_pool.word, memory_order_acquire);
+    }
+}
+
+/* A worker: joins each job it is asked to, spins a while for the next, then sleeps. */
+static void *rt_pool_worker(void *arg) {
+    rt_worker *me = arg;
+    unsigned seen = atomic_load(&me->want);
+    for (;;) {
+        unsigned want = atomic_load(&me->want);
+        const uint64_t t0 = rt_now_ns();
+        for (unsigned i = 1; want == seen; i++) {
+            rt_pause();
+            want = atomic_load(&me->want);
+            if (want == seen && i % 64 == 0 && rt_now_ns() - t0 > RT_POOL_SPIN_NS) {
+                atomic_store(&me->sleeping, 1);
+                want = atomic_load(&me->want);
+                if (want == seen)
+                    rt_futex_wait(&me->want, seen);
+                atomic_store(&me->sleeping, 0);
+                want = atomic_load(&me->want);
+            }
+        }
+        seen = want;
+        rt_pool_work(want);
+    }
+    return NULL;
+}
+
+/* Starts workers until there are `count` (the pool holder only); fewer when the system
+ * refuses a thread: the job then runs on those there are.  Workers block every signal
+ * (signals stay with the application's threads) and never exit. */
+static void rt_pool_grow(int count) {
+    if (count > RT_PAR_MAX_THREADS - 1)
+        count = RT_PAR_MAX_THREADS - 1;
+    if (rt_pool.n_workers >= count)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    int attr_ok = pthread_attr_init(&attr) == 0;
+    if (attr_ok)
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    while (rt_pool.n_workers < count) {
+        rt_worker *w = &rt_pool.workers[rt_pool.n_workers];
+        atomic_store(&w->want, rt_pool.seq);
+        atomic_store(&w->sleeping, 0);
+        pthread_t t;
+        if (pthread_create(&t, attr_ok ? &attr : NULL, rt_pool_worker, w) != 0)
+            break;
+        rt_pool.n_workers++;
+    }
+    if (attr_ok)
+        pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void rt_par_for(uint32_t n_chunks, int threads, rt_chunk_fn fn, void *ctx) {
+    int idle = 0;
+    if (threads < 2 || n_chunks < 2 || n_chunks > RT_POOL_FIELD ||
+        !atomic_compare_exchange_strong(&rt_pool.busy, &idle, 1)) {
+        for (uint32_t c = 0; c < n_chunks; c++)
+            fn(ctx, c);
+        return;
+    }
+    int helpers = threads - 1 < (int)n_chunks - 1 ? threads - 1 : (int)n_chunks - 1;
+    rt_pool_grow(helpers);
+    if (helpers > rt_pool.n_workers)
+        helpers = rt_pool.n_workers;
+    rt_pool.fn = fn;
+    rt_pool.ctx = ctx;
+    atomic_store(&rt_pool.done, 0);
+    rt_pool.seq = (rt_pool.seq + 1) & 0xffffffu;
+    if (rt_pool.seq == 0)
+        rt_pool.seq = 1;
+    const uint32_t seq = rt_pool.seq;
+    atomic_store_explicit(&rt_pool.word,
+                          (uint64_t)seq << RT_POOL_SEQ_SHIFT | (uint64_t)n_chunks << RT_POOL_N_SHIFT,
+                          memory_order_release);
+    for (int i = 0; i < helpers; i++) {
+        rt_worker *w = &rt_pool.workers[i];
+        atomic_store(&w->want, seq);
+        if (atomic_load(&w->sleeping))
+            rt_futex_wake(&w->want);
+    }
+    rt_pool_work(seq);
+    const uint64_t t0 = rt_now_ns();
+    for (unsigned i = 1; atomic_load_explicit(&rt_pool.done, memory_order_acquire) != n_chunks;
+         i++) {
+        rt_pause();
+        if (i % 64 == 0 && rt_now_ns() - t0 > RT_POOL_WAIT_NS) {
+            atomic_store(&rt_pool.waiting, 1);
+            unsigned d;
+            while ((d = atomic_load_explicit(&rt_pool.done, memory_order_acquire)) != n_chunks)
+                rt_futex_wait(&rt_pool.done, d);
+            atomic_store(&rt_pool.waiting, 0);
+            break;
+        }
+    }
+    atomic_store_explicit(&rt_pool.busy, 0, memory_order_release);
+}
+
+/* ---- fork ------------------------------------------------------------------------------ */
+
+static void rt_fork_prepare(void) {
+    rt_lock_fork(RT_FORK_PREPARE);
+}
+
+static void rt_fork_parent(void) {
+    rt_lock_fork(RT_FORK_PARENT);
+}
+
+/* The child: no worker survived; the pool starts empty, free, and its job word dead. */
+static void rt_fork_child(void) {
+    rt_pool.n_workers = 0;
+    atomic_store(&rt_pool.word, 0);
+    atomic_store(&rt_pool.waiting, 0);
+    atomic_store(&rt_pool.busy, 0);
+    rt_lock_fork(RT_FORK_CHILD);
+}
+
+__attribute__((constructor)) static void rt_fork_register(void) {
+    pthread_atfork(rt_fork_prepare, rt_fork_parent, rt_fork_child);
+}
+
+/* ---- splitting a RANGE program ----------------------------------------------------------- */
 
 /* 1 when p is a map (all stages RANGE, stored, not reduced) or a single RANGE stage that
  * reduces (sum/min/max) into the program's result without storing. */
@@ -105,8 +369,6 @@ static int rt_par_independent(const canon_program *p, const canon_args *args) {
     return 1;
 }
 
-/* RT_PAR_MIN_WORK over p's work per element: computed nodes, a COSTLY one counting 4,
- * clamped to 1..4. */
 uint64_t rt_par_min_n(const canon_program *p) {
     uint64_t w = 0;
     for (uint32_t i = 0; i < p->n_nodes && w < 4; i++) {
@@ -117,54 +379,143 @@ uint64_t rt_par_min_n(const canon_program *p) {
     return RT_PAR_MIN_WORK / (w < 1 ? 1 : w > 4 ? 4 : w);
 }
 
-/* Runs p in one piece per thread when worthwhile (see the top); 0 when it did nothing. */
+uint64_t rt_par_chunk(uint64_t n) {
+    uint64_t c = (n + RT_PAR_CHUNKS - 1) / RT_PAR_CHUNKS;
+    c = (c + RT_PAR_ALIGN - 1) / RT_PAR_ALIGN * RT_PAR_ALIGN;
+    return c < RT_PAR_CHUNK_MIN ? RT_PAR_CHUNK_MIN : c;
+}
+
+/* One split run: the program's piece function and every chunk's outcome. */
+typedef struct {
+    const canon_program *p;
+    const canon_args *args;
+    rt_piece_fn fn;
+    void *ctx;
+    uint64_t chunk;
+    hg_status st[RT_PAR_CHUNKS];
+    float part[RT_PAR_CHUNKS];
+    char msg[RT_PAR_CHUNKS][160];
+} rt_range_job;
+
+/* rt_chunk_fn of a split RANGE program: chunk c's elements [c * chunk, ...). */
+static void rt_range_chunk(void *ctx, uint32_t c) {
+    rt_range_job *j = ctx;
+    const uint64_t lo = (uint64_t)c * j->chunk, n = j->args->n;
+    canon_args a = *j->args;
+    for (uint32_t s = 0; s < j->p->n_slots && s < CANON_MAX_SLOTS; s++)
+        if (a.slot[s])
+            a.slot[s] += lo;
+    a.n = n - lo < j->chunk ? n - lo : j->chunk;
+    j->part[c] = 0.0f;
+    j->msg[c][0] = '\0';
+    j->st[c] = j->fn(j->ctx, &a, &j->part[c], j->msg[c], sizeof j->msg[c]);
+}
+
 int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
                float *result, hg_status *out_status, char *err, size_t err_cap) {
-    if (args->n < RT_PAR_MIN_WORK / 4)
-        return 0;
-    int threads = rt_par_threads();
-    if (threads < 2 || args->n < rt_par_min_n(p) || omp_in_parallel() ||
+    if (args->n < RT_PAR_MIN_WORK / 4 || args->n < rt_par_min_n(p) ||
         !rt_par_splittable(p) || !rt_par_independent(p, args))
         return 0;
-    const uint64_t n = args->n;
-    uint64_t chunk = (n + (uint64_t)threads - 1) / (uint64_t)threads;
-    chunk = (chunk + RT_PAR_ALIGN - 1) / RT_PAR_ALIGN * RT_PAR_ALIGN;
-    const int pieces = (int)((n + chunk - 1) / chunk);
-    hg_status st[RT_PAR_MAX_THREADS];
-    float part[RT_PAR_MAX_THREADS];
-    char msg[RT_PAR_MAX_THREADS][160];
+    rt_range_job job, *j = &job;
+    j->p = p;
+    j->args = args;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->chunk = rt_par_chunk(args->n);
+    const uint32_t chunks = (uint32_t)((args->n + j->chunk - 1) / j->chunk);
+    rt_par_for(chunks, rt_par_threads(), rt_range_chunk, j);
 
-#pragma omp parallel for num_threads(pieces) schedule(static, 1)
-    for (int i = 0; i < pieces; i++) {
-        const uint64_t lo = (uint64_t)i * chunk, len = n - lo < chunk ? n - lo : chunk;
-        canon_args a = *args;
-        for (uint32_t s = 0; s < p->n_slots && s < CANON_MAX_SLOTS; s++)
-            if (a.slot[s])
-                a.slot[s] += lo;
-        a.n = len;
-        part[i] = 0.0f;
-        msg[i][0] = '\0';
-        st[i] = fn(ctx, &a, &part[i], msg[i], sizeof msg[i]);
-    }
-
-    for (int i = 0; i < pieces; i++)
-        if (st[i] != HG_OK) {
-            snprintf(err, err_cap, "%s", msg[i]);
-            *out_status = st[i];
+    *out_status = HG_OK;
+    for (uint32_t i = 0; i < chunks; i++)
+        if (j->st[i] != HG_OK) {
+            snprintf(err, err_cap, "%s", j->msg[i]);
+            *out_status = j->st[i];
             return 1;
         }
     if (p->result_stage != CANON_NONE && result) {
         canon_reduce red = p->stages[0].reduce;
         double sum = 0.0;
-        float acc = part[0];
-        for (int i = 0; i < pieces; i++) {
-            sum += (double)part[i];
+        float acc = j->part[0];
+        for (uint32_t i = 0; i < chunks; i++) {
+            sum += (double)j->part[i];
             if (i > 0)
-                acc = red == CANON_RED_MIN ? canon_min_f32(acc, part[i])
-                                           : canon_max_f32(acc, part[i]);
+                acc = red == CANON_RED_MIN ? canon_min_f32(acc, j->part[i])
+                                           : canon_max_f32(acc, j->part[i]);
         }
         *result = red == CANON_RED_SUM ? (float)sum : acc;
     }
+    return 1;
+}
+
+/* ---- contractions ------------------------------------------------------------------------ */
+
+/* One split contraction: rows [c * rows, ...) of C per chunk. */
+typedef struct {
+    const canon_program *p;
+    const canon_args *args;
+    rt_piece_fn fn;
+    void *ctx;
+    uint64_t rows;
+    hg_status st[RT_PAR_CHUNKS];
+    char msg[RT_PAR_CHUNKS][160];
+} rt_contract_job;
+
+static void rt_contract_chunk(void *ctx, uint32_t c) {
+    rt_contract_job *j = ctx;
+    const canon_contract_shape *g = &j->args->contract;
+    const uint64_t i0 = (uint64_t)c * j->rows;
+    canon_args a = *j->args;
+    a.slot[0] += (int64_t)i0 * g->a_rs;
+    a.slot[j->p->stages[0].store_slot] += i0 * g->n;
+    a.contract.m = g->m - i0 < j->rows ? g->m - i0 : j->rows;
+    float unused = 0.0f;
+    j->msg[c][0] = '\0';
+    j->st[c] = j->fn(j->ctx, &a, &unused, j->msg[c], sizeof j->msg[c]);
+}
+
+void rt_par_contract_shape(const canon_program *p, canon_args *args) {
+    canon_contract_shape *g = &args->contract;
+    if (p->n_stages != 1 || p->stages[0].domain != CANON_DOM_CONTRACT || g->m != 1 ||
+        g->n < 2 || g->a_cs != 1 || g->b_rs != 1 ||
+        !(canon_kinds[p->nodes[p->stages[0].root].kind].flags & CANON_COMM))
+        return;
+    float *a = args->slot[0];
+    const int64_t ars = g->a_rs, acs = g->a_cs;
+    args->slot[0] = args->slot[1];
+    args->slot[1] = a;
+    g->m = g->n;
+    g->n = 1;
+    g->a_rs = g->b_cs;
+    g->a_cs = g->b_rs;
+    g->b_rs = acs;
+    g->b_cs = ars;
+}
+
+int rt_par_contract(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+                    hg_status *out_status, char *err, size_t err_cap) {
+    const canon_contract_shape *g = &args->contract;
+    const int threads = rt_par_threads();
+    if (threads < 2 || p->n_stages != 1 || p->stages[0].domain != CANON_DOM_CONTRACT ||
+        p->stages[0].store_slot == 0 || p->stages[0].store_slot >= CANON_MAX_SLOTS ||
+        g->n == 0 || g->k == 0 || g->m < 2 * RT_PAR_ROWS ||
+        g->m * g->n * g->k < 2 * RT_PAR_CONTRACT_MIN)
+        return 0;
+    const uint64_t per_row = g->n * g->k;
+    uint64_t rows = (g->m + 2 * (uint64_t)threads - 1) / (2 * (uint64_t)threads);
+    const uint64_t least = (RT_PAR_CONTRACT_MIN + per_row - 1) / per_row;
+    rows = rows < least ? least : rows;
+    rows = (rows + RT_PAR_ROWS - 1) / RT_PAR_ROWS * RT_PAR_ROWS;
+    const uint64_t chunks = (g->m + rows - 1) / rows;
+    if (chunks < 2 || chunks > RT_PAR_CHUNKS)
+        return 0;
+    rt_contract_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx, .rows = rows};
+    rt_par_for((uint32_t)chunks, threads, rt_contract_chunk, &job);
     *out_status = HG_OK;
+    for (uint32_t i = 0; i < chunks; i++)
+        if (job.st[i] != HG_OK) {
+            snprintf(err, err_cap, "%s", job.msg[i]);
+            *out_status = job.st[i];
+            break;
+        }
     return 1;
 }

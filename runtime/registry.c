@@ -136,6 +136,18 @@ void rt_leave(void) {
     }
 }
 
+void rt_lock_fork(rt_fork_phase phase) {
+    if (phase == RT_FORK_PREPARE) {
+        rt_lock_exclusive(&rt_lock_me);
+        rt_cjson_fork(phase);
+        return;
+    }
+    rt_cjson_fork(phase);
+    rt_lock_me.exclusive = 0;
+    atomic_store(&rt_lock_writing, 0);
+    pthread_mutex_unlock(&rt_lock_writer);
+}
+
 /* "an executor", "a buffer", "a tensor" for messages. */
 static const char *rt_kind_name(uint8_t kind) {
     switch (kind) {

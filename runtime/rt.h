@@ -98,6 +98,13 @@ typedef struct rt_expr {
 /* Takes the registry lock (shared or exclusive) after clearing the thread's error. */
 void rt_enter(int exclusive);
 void rt_leave(void);
+/* fork() (runtime/parallel.c's pthread_atfork handlers): PREPARE takes the registry lock
+ * exclusive and the cJSON lock, waiting for every hologram call in flight; PARENT and
+ * CHILD release them (the child's records of the parent's other threads are left unused). */
+typedef enum { RT_FORK_PREPARE, RT_FORK_PARENT, RT_FORK_CHILD } rt_fork_phase;
+void rt_lock_fork(rt_fork_phase phase);
+/* The cJSON lock's part of rt_lock_fork (runtime/expr_json.c). */
+void rt_cjson_fork(rt_fork_phase phase);
 
 /* Lookups (lock held).  Each returns HG_OK with *out set, or HG_ERR_INVALID_HANDLE with a
  * message naming the handle in hex and what is wrong (zero, unknown, freed, wrong kind:
@@ -223,34 +230,68 @@ hg_status rt_run_op(canon_op op, canon_args *args, int boundary_class, float *re
 /* HOLOGRAM_DUMP=canon: prints an expression's form before and after rewriting (stderr). */
 void rt_dump_expr(const char *source, const canon_expr *e);
 
-/* ---- both cores (runtime/parallel.c) -----------------------------------------------------
- * rt_exec splits a large map or single reduction into one piece per thread (see the top of
- * parallel.c); maps give results identical to one thread, sums stay within their bound. */
+/* ---- threads (runtime/parallel.c) -----------------------------------------------------
+ * A work-sharing pool in which the caller always works and never waits for a thread that
+ * has not started (see the top of parallel.c).  Split RANGE programs give results
+ * identical for every thread count; contractions are blocked over rows of C. */
 #define RT_PAR_MIN_WORK (UINT64_C(1) << 17) /* n * (computed nodes, 1..4) to split */
-#define RT_PAR_ALIGN 1024u               /* piece boundaries: multiples of this many elements */
-#define RT_PAR_MAX_THREADS 64
+#define RT_PAR_ALIGN 1024u               /* chunk boundaries: multiples of this many elements */
+#define RT_PAR_CHUNKS 32u                /* a split op has at most this many chunks */
+#define RT_PAR_CHUNK_MIN 8192u           /* elements of a RANGE chunk, at least */
+#define RT_PAR_ROWS 16u                  /* rows of C per contraction chunk: a multiple */
+#define RT_PAR_CONTRACT_MIN (UINT64_C(1) << 20) /* multiply-adds of a contraction chunk */
+#define RT_PAR_MAX_THREADS 256
 
 /* Runs one piece: program and backend in ctx, args already offset to the piece.  Called on
- * OpenMP worker threads: it must not record errors (rt_error), only write its message to
+ * pool workers: it must not record errors (rt_error), only write its message to
  * err[0..err_cap) and return its status. */
 typedef hg_status (*rt_piece_fn)(void *ctx, const canon_args *args, float *result, char *err,
                                  size_t err_cap);
+/* One chunk of a job of rt_par_for; must not record errors (rt_error). */
+typedef void (*rt_chunk_fn)(void *ctx, uint32_t chunk);
+/* Runs fn(ctx, c) once for each c in [0, n_chunks), on the calling thread and on up to
+ * threads - 1 pool workers, which claim chunks one at a time; returns when all have run.
+ * With one thread, one chunk, or the pool held by another caller (one job at a time), the
+ * chunks run on the calling thread in order.  Called from a chunk, it runs inline. */
+void rt_par_for(uint32_t n_chunks, int threads, rt_chunk_fn fn, void *ctx);
 /* The smallest n at which p is split: RT_PAR_MIN_WORK / w, w = p's non-leaf nodes (a
- * COSTLY kind of prims.def counting 4) clamped to 1..4 (measured here with both cores
- * idle: 2 threads win for add from ~64 Ki elements, for sum from ~128 Ki, for sigmoid
- * from ~16-32 Ki). */
+ * COSTLY kind of prims.def counting 4) clamped to 1..4 (measured with both cores idle: 2
+ * threads win for add from ~64 Ki elements, for sum from ~128 Ki, for sigmoid from ~16-32
+ * Ki). */
 uint64_t rt_par_min_n(const canon_program *p);
-/* If p on args is worth splitting (n >= rt_par_min_n(p), more than one thread, a map or a
- * single reduction, slots identical or disjoint), runs it in pieces through fn, sets
- * *out_status (and *result, err on failure) and returns 1; else returns 0, doing nothing. */
+/* Elements of each chunk of a split range of n (the last may be shorter): n / RT_PAR_CHUNKS
+ * rounded up to RT_PAR_ALIGN, at least RT_PAR_CHUNK_MIN.  A function of n only. */
+uint64_t rt_par_chunk(uint64_t n);
+/* If p on args is worth splitting (n >= rt_par_min_n(p), a map or a single reduction,
+ * slots identical or disjoint), runs it in chunks of rt_par_chunk(n) through fn on
+ * rt_par_threads() threads (one included), sets *out_status (and *result, err on failure)
+ * and returns 1; else returns 0, doing nothing. */
 int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
                float *result, hg_status *out_status, char *err, size_t err_cap);
-/* Threads an op may use: rt_par_set_threads's value, else HOLOGRAM_THREADS, else all cores. */
+/* A one-row contraction over a column-major B (m = 1, n > 1, a_cs = b_rs = 1,
+ * commutative root) rewritten in place as the n-row, one-column contraction of the
+ * swapped operands, C^T = B^T A^T: the matvec kernel's shape, reading B's columns as
+ * contiguous rows (C's n elements are contiguous either way).  A row-major B stays (the
+ * JIT streams it once through direct tiles); other shapes are unchanged. */
+void rt_par_contract_shape(const canon_program *p, canon_args *args);
+/* A CONTRACT program of at least 2 * RT_PAR_CONTRACT_MIN multiply-adds and 2 * RT_PAR_ROWS
+ * rows, with more than one thread: runs fn over blocks of rows of C (about 2 per thread, a
+ * multiple of RT_PAR_ROWS, each of RT_PAR_CONTRACT_MIN multiply-adds at least), sets
+ * *out_status (err on failure) and returns 1; else returns 0, doing nothing. */
+int rt_par_contract(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+                    hg_status *out_status, char *err, size_t err_cap);
+/* Threads an op may use: hg_set_num_threads's value, else HOLOGRAM_THREADS, else
+ * rt_par_default_threads(). */
 int rt_par_threads(void);
+/* The CPUs in the process's affinity mask, capped by a cgroup v2 CPU quota
+ * (/sys/fs/cgroup/cpu.max, rounded up), in 1..RT_PAR_MAX_THREADS. */
+int rt_par_default_threads(void);
 /* HG_OK, or INVALID_ARGUMENT (message recorded) when HOLOGRAM_THREADS is set to something
- * that is not a positive integer: every op then fails, naming the value. */
+ * that is not an integer in 1..RT_PAR_MAX_THREADS and hg_set_num_threads was not called:
+ * every op then fails, naming the value. */
 hg_status rt_par_check(void);
-/* Overrides HOLOGRAM_THREADS for the process (tests); 0 returns to the environment's value. */
+/* Sets the thread count (clamped to 1..RT_PAR_MAX_THREADS); 0 returns to the
+ * environment's value (tests). */
 void rt_par_set_threads(int threads);
 
 /* ---- JSON (runtime/json.c) ---------------------------------------------------------------

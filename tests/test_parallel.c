@@ -5,6 +5,7 @@
  * documented bound for sums — on both engines, including a JIT failure inside the pieces.
  * Two threads are forced with rt_par_set_threads, so the split is tested on any machine.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "ref.h"
@@ -75,8 +76,9 @@ static hg_status test_fail(void *ctx, const canon_args *args, float *result, cha
     return HG_ERR_COMPILE;
 }
 
-/* Pieces are aligned, cover [0, n) exactly once, one per thread at most; short, overlapping
- * and reduce-then-scale programs are not split; failures come back to the caller. */
+/* Chunks are aligned, cover [0, n) exactly once, are cut by n alone (the same for 1 to 5
+ * threads); short, overlapping and reduce-then-scale programs are not split; failures come
+ * back to the caller. */
 static void test_cutting(void **state) {
     (void)state;
     const canon_program *add = canon_form(CANON_OP_vector_add_f32);
@@ -91,7 +93,7 @@ static void test_cutting(void **state) {
     hg_status st;
     char err[64];
     float r;
-    for (int threads = 2; threads <= 5; threads++) {
+    for (int threads = 1; threads <= 5; threads++) {
         rt_par_set_threads(threads);
         assert_int_equal(rt_par_threads(), threads);
         uint64_t len[16];
@@ -105,15 +107,17 @@ static void test_cutting(void **state) {
             if (!split)
                 continue;
             assert_int_equal(st, HG_OK);
-            assert_true(c.pieces >= 2 && c.pieces <= threads);
+            const uint64_t chunk = rt_par_chunk(len[k]);
+            assert_int_equal(chunk % RT_PAR_ALIGN, 0);
+            assert_int_equal(c.pieces, (len[k] + chunk - 1) / chunk);
+            assert_true(c.pieces >= 2 && c.pieces <= (int)RT_PAR_CHUNKS);
             uint64_t covered = 0;
-            for (int i = 0; i < c.pieces; i++) { /* pieces may have run in any order */
+            for (int i = 0; i < c.pieces; i++) { /* chunks may have run in any order */
                 int j = 0;
                 while (j < c.pieces && c.lo[j] != covered)
                     j++;
                 assert_true(j < c.pieces);
-                assert_int_equal(covered % RT_PAR_ALIGN, 0);
-                assert_true(c.n[j] > 0);
+                assert_true(c.n[j] == chunk || covered + c.n[j] == len[k]);
                 covered += c.n[j];
             }
             assert_int_equal(covered, len[k]);
@@ -128,16 +132,111 @@ static void test_cutting(void **state) {
     canon_args two = {.slot = {base, base + n}, .n = n};
     assert_int_equal(rt_par_try(loss, &two, test_record, &c, &r, &st, err, sizeof err), 0);
     canon_args bin = {.slot = {base, base + n, base + 2 * n}, .n = n};
+    rt_par_set_threads(2);
     assert_int_equal(rt_par_try(add, &bin, test_fail, NULL, &r, &st, err, sizeof err), 1);
     assert_int_equal(st, HG_ERR_COMPILE);
     assert_non_null(strstr(err, "failed"));
-    rt_par_set_threads(1);
-    assert_int_equal(rt_par_try(add, &bin, test_record, &c, &r, &st, err, sizeof err), 0);
     rt_par_set_threads(RT_PAR_MAX_THREADS + 7);
     assert_int_equal(rt_par_threads(), RT_PAR_MAX_THREADS);
     rt_par_set_threads(0);
     assert_true(rt_par_threads() >= 1);
     free(base);
+}
+
+/* ---- the pool ----------------------------------------------------------------------------- */
+
+typedef struct {
+    atomic_int runs[RT_PAR_CHUNKS * 4];
+    atomic_long sum;
+} test_job;
+
+static void test_chunk(void *ctx, uint32_t c) {
+    test_job *j = ctx;
+    atomic_fetch_add(&j->runs[c], 1);
+    atomic_fetch_add(&j->sum, (long)c + 1);
+}
+
+typedef struct {
+    int threads, rounds;
+    atomic_int *stop;
+} test_caller;
+
+/* rt_par_for from several threads at once (one holds the pool, the others run inline), with
+ * every chunk run exactly once, while another thread changes the thread count. */
+static void *test_caller_main(void *arg) {
+    test_caller *t = arg;
+    for (int r = 0; r < t->rounds; r++) {
+        static test_job zero;
+        test_job *j = malloc(sizeof *j);
+        if (!j)
+            return (void *)1;
+        *j = zero;
+        const uint32_t n = 1 + (uint32_t)(r % (int)(RT_PAR_CHUNKS * 4));
+        rt_par_for(n, t->threads + r % 3, test_chunk, j);
+        int bad = atomic_load(&j->sum) != (long)n * (n + 1) / 2;
+        for (uint32_t c = 0; c < n; c++)
+            bad |= atomic_load(&j->runs[c]) != 1;
+        free(j);
+        if (bad)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void *test_setter_main(void *arg) {
+    atomic_int *stop = arg;
+    for (int64_t i = 0; !atomic_load(stop); i++)
+        REF_OK(hg_set_num_threads(1 + i % 4));
+    return NULL;
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    test_job *j = calloc(1, sizeof *j);
+    assert_non_null(j);
+    rt_par_for(0, 4, test_chunk, j); /* nothing */
+    assert_int_equal(atomic_load(&j->sum), 0);
+    atomic_int stop = 0;
+    pthread_t setter, callers[4];
+    test_caller t = {.threads = 2, .rounds = 3000, .stop = &stop};
+    assert_int_equal(pthread_create(&setter, NULL, test_setter_main, &stop), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&callers[i], NULL, test_caller_main, &t), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        assert_int_equal(pthread_join(callers[i], &bad), 0);
+        assert_null(bad);
+    }
+    atomic_store(&stop, 1);
+    assert_int_equal(pthread_join(setter, NULL), 0);
+    rt_par_set_threads(0);
+    free(j);
+}
+
+/* hg_set_num_threads / hg_get_num_threads: values outside 1..RT_PAR_MAX_THREADS refused,
+ * named, and the setting kept. */
+static void test_thread_count(void **state) {
+    (void)state;
+    REF_OK(hg_set_num_threads(3));
+    uint64_t t = 0;
+    REF_OK(hg_get_num_threads(&t));
+    assert_int_equal(t, 3);
+    const int64_t bad[] = {0, -1, RT_PAR_MAX_THREADS + 1, INT64_MAX, INT64_MIN};
+    char want[64];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(hg_set_num_threads(bad[i]), HG_ERR_INVALID_ARGUMENT);
+        snprintf(want, sizeof want, "threads = %lld ", (long long)bad[i]);
+        assert_non_null(strstr(hg_last_error(), want));
+        REF_OK(hg_get_num_threads(&t));
+        assert_int_equal(t, 3);
+    }
+    assert_int_equal(hg_get_num_threads(NULL), HG_ERR_INVALID_ARGUMENT);
+    REF_OK(hg_set_num_threads(RT_PAR_MAX_THREADS));
+    REF_OK(hg_get_num_threads(&t));
+    assert_int_equal(t, RT_PAR_MAX_THREADS);
+    rt_par_set_threads(0);
+    const int d = rt_par_default_threads();
+    assert_true(d >= 1 && d <= RT_PAR_MAX_THREADS);
 }
 
 /* ---- maps: bit for bit ------------------------------------------------------------------ */
@@ -225,7 +324,7 @@ static void test_map_reference(void **state) {
 
 /* min/max exact (same bits as one thread and as a double loop), NaN in any one piece
  * propagates, and -0 beats +0 across pieces; sums within 1e-6*log2(n)*sum|x| of the double
- * sum on both engines. */
+ * sum on both engines, and the same bits for 1, 2 and 3 threads. */
 static void test_reductions(void **state) {
     (void)state;
     static const char *const backends[] = {"jit", "interp"};
@@ -253,6 +352,9 @@ static void test_reductions(void **state) {
             if (fabs(s2 - ref) > bound || fabs(s1 - ref) > bound)
                 fail_msg("sum (%s), n = %llu: %.9g (2 threads), %.9g (1), want %.9g +- %.3g",
                          backends[be], (unsigned long long)n, (double)s2, (double)s1, ref, bound);
+            /* the cut is n's alone: the same bits on every thread count */
+            assert_true(ref_bits(s1) == ref_bits(s2));
+            assert_true(ref_bits(s1) == ref_bits(test_run(CANON_OP_reduce_sum_f32, &args, 3)));
             assert_true(ref_same(test_run(CANON_OP_reduce_min_f32, &args, 2), (float)lo));
             assert_true(ref_same(test_run(CANON_OP_reduce_max_f32, &args, 2), (float)hi));
             assert_true(ref_same(test_run(CANON_OP_reduce_min_f32, &args, 1), (float)lo));
@@ -317,7 +419,8 @@ int main(void) {
     if (hg_get_backend(&test_default_backend) != HG_OK)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cutting),        cmocka_unit_test(test_maps_jit),
+        cmocka_unit_test(test_cutting),        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_thread_count),   cmocka_unit_test(test_maps_jit),
         cmocka_unit_test(test_maps_interp),    cmocka_unit_test(test_map_reference),
         cmocka_unit_test(test_reductions),     cmocka_unit_test(test_piece_fallback),
     };

@@ -508,6 +508,18 @@ HG_API hg_status hg_set_backend(const char *name);
 /* *out_name = "jit" or "interp" (static). */
 HG_API hg_status hg_get_backend(const char **out_name);
 
+/* Threads a large op may use, process-wide, from now on (calls in flight keep theirs):
+ * 1..256.  The start value is HOLOGRAM_THREADS, else the CPUs of the process's affinity
+ * mask capped by its cgroup CPU quota.  The calling thread always works on its own op and
+ * never waits for a thread that has not started; results of maps and reductions are the
+ * same for every thread count.  A forked child may call hologram at once (its threads are
+ * started anew).  Errors: INVALID_ARGUMENT (threads outside 1..256, named). */
+HG_API hg_status hg_set_num_threads(int64_t threads);
+/* *out_threads = the thread count ops use now.  Errors: INVALID_ARGUMENT (NULL, or
+ * HOLOGRAM_THREADS set to something that is not an integer in 1..256 while
+ * hg_set_num_threads was never called: named; every op fails the same way). */
+HG_API hg_status hg_get_num_threads(uint64_t *out_threads);
+
 typedef struct hg_cache_stats {
     uint64_t hits;           /* kernel found in memory */
     uint64_t misses;         /* kernel not in memory */

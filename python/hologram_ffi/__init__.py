@@ -4,7 +4,7 @@ The flat API keeps the 50 functions of the Hologram FFI seed (same names, argume
 return types: handles are ints, JSON in and out as str, u8 flags as 0/1, reductions and
 losses return float, None for void).  Beyond the seed: NumPy transfer
 (buffer_copy_from_numpy, buffer_to_numpy), engine control (set_backend, get_backend,
-cache_stats, cache_reset) and an Executor class that frees what it made.  The submodule
+set_num_threads, get_num_threads, cache_stats, cache_reset) and an Executor class that frees what it made.  The submodule
 hologram_ffi.dask runs evaluate() and the ops on Dask arrays (it needs Dask; importing this
 package never imports it).
 
