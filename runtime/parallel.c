@@ -162,6 +162,7 @@ hg_status hg_get_num_threads(uint64_t *out_threads) {
 typedef struct {
     _Alignas(64) atomic_uint want; /* the job this worker is asked to join */
     atomic_int sleeping;           /* in (or about to enter) futex_wait on want */
+    unsigned start;                /* the last job before the worker was started */
 } rt_worker;
 
 static struct {
@@ -217,7 +218,13 @@ static void rt_pool_work(uint32_t seq) {
 /* A worker: joins each job it is asked to, spins a while for the next, then sleeps. */
 static void *rt_pool_worker(void *arg) {
     rt_worker *me = arg;
-    unsigned seen = atomic_load(&me->want);
+    unsigned seen = me->start;
+    /* This thread's first touch of the library's thread-local block, here where no vector
+     * register is live: that first access goes through glibc's _dl_tlsdesc_dynamic (the
+     * library is built with -mtls-dialect=gnu2), which before glibc 2.40 does not preserve
+     * vector registers (BZ #31372; Debian 12 has 2.36): inside a chunk, the first touch
+     * of rt_scratch's pointer clobbered a canon_args copy held in zmm registers. */
+    rt_error_clear();
     for (;;) {
         unsigned want = atomic_load(&me->want);
         const uint64_t t0 = rt_now_ns();
@@ -256,6 +263,7 @@ static void rt_pool_grow(int count) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     while (rt_pool.n_workers < count) {
         rt_worker *w = &rt_pool.workers[rt_pool.n_workers];
+        w->start = rt_pool.seq;
         atomic_store(&w->want, rt_pool.seq);
         atomic_store(&w->sleeping, 0);
         pthread_t t;
