@@ -415,6 +415,111 @@ static void test_piece_fallback(void **state) {
     free(y2);
 }
 
+/* ---- contractions ------------------------------------------------------------------------ */
+
+typedef struct {
+    const float *c_base;
+    uint64_t n, rows[RT_PAR_CHUNKS], at[RT_PAR_CHUNKS];
+    atomic_int pieces;
+} test_rows;
+
+/* rt_piece_fn recording the rows of C each piece covers. */
+static hg_status test_record_rows(void *ctx, const canon_args *args, float *result, char *err,
+                                  size_t err_cap) {
+    test_rows *t = ctx;
+    (void)result;
+    (void)err;
+    (void)err_cap;
+    int i = atomic_fetch_add(&t->pieces, 1);
+    if (i < (int)RT_PAR_CHUNKS) {
+        t->at[i] = (uint64_t)(args->slot[2] - t->c_base) / t->n;
+        t->rows[i] = args->contract.m;
+    }
+    return HG_OK;
+}
+
+/* gemm blocked over rows: the blocks cover C's rows once, in multiples of RT_PAR_ROWS
+ * (but the last); small contractions and one thread are not split; results on 1 and 3
+ * threads, both engines, within k * 2^-22 * sum|a||b| of a double loop, for one-row
+ * (row-major and column-major B), one-column and ragged shapes. */
+static void test_contract(void **state) {
+    (void)state;
+    const canon_program *gemm = canon_form(CANON_OP_gemm_f32);
+    assert_non_null(gemm);
+    static const uint64_t shapes[][3] = {{300, 257, 129}, {1000, 64, 64}, {33, 512, 512},
+                                         {4096, 1, 1024}, {1, 1024, 1024}, {7, 700, 300},
+                                         {20, 20, 20}};
+    static const char *const backends[] = {"jit", "interp"};
+    uint64_t seed = 11;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const uint64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = test_random(m * k, -1.0, 1.0, &seed), *b = test_random(k * n, -1.0, 1.0, &seed);
+        float *bt = test_random(k * n, 0.0, 1.0, &seed), *c = test_random(m * n, 0.0, 1.0, &seed);
+        for (uint64_t p = 0; p < k; p++) /* bt: B column-major */
+            for (uint64_t j = 0; j < n; j++)
+                bt[j * k + p] = b[p * n + j];
+        for (int colmajor = 0; colmajor < 2; colmajor++) {
+            canon_args args = {.slot = {a, colmajor ? bt : b, c}};
+            args.contract = (canon_contract_shape){m, n, k, (int64_t)k, 1,
+                                                   colmajor ? 1 : (int64_t)n,
+                                                   colmajor ? (int64_t)k : 1};
+            /* the cut */
+            rt_par_set_threads(3);
+            test_rows t = {.c_base = c, .n = n};
+            hg_status st;
+            char err[64];
+            const int split = rt_par_contract(gemm, &args, test_record_rows, &t, &st, err,
+                                              sizeof err);
+            assert_int_equal(split, m * n * k >= 2 * RT_PAR_CONTRACT_MIN && m >= 2 * RT_PAR_ROWS);
+            if (split) {
+                uint64_t covered = 0;
+                for (int i = 0; i < t.pieces; i++) {
+                    int j = 0;
+                    while (j < t.pieces && t.at[j] != covered)
+                        j++;
+                    assert_true(j < t.pieces);
+                    assert_true(t.rows[j] % RT_PAR_ROWS == 0 || covered + t.rows[j] == m);
+                    covered += t.rows[j];
+                }
+                assert_int_equal(covered, m);
+            }
+            rt_par_set_threads(1);
+            assert_int_equal(rt_par_contract(gemm, &args, test_record_rows, &t, &st, err,
+                                             sizeof err), 0);
+            /* the results */
+            for (int be = 0; be < 2; be++) {
+                if (hg_set_backend(backends[be]) != HG_OK)
+                    continue; /* a build without the JIT */
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    memset(c, 0xff, m * n * sizeof *c); /* NaN: every element must be written */
+                    test_run(CANON_OP_gemm_f32, &args, threads);
+                    for (uint64_t i = 0; i < m; i++)
+                        for (uint64_t j = 0; j < n; j++) {
+                            double ref = 0.0, mag = 0.0;
+                            for (uint64_t p = 0; p < k; p++) {
+                                ref += (double)a[i * k + p] * b[p * n + j];
+                                mag += fabs((double)a[i * k + p] * b[p * n + j]);
+                            }
+                            if (!(fabs(c[i * n + j] - ref) <= (double)k * 0x1p-22 * mag + 1e-30))
+                                fail_msg("gemm %llux%llux%llu (%s B, %s, %d threads): C[%llu, "
+                                         "%llu] = %.9g, want %.9g", (unsigned long long)m,
+                                         (unsigned long long)n, (unsigned long long)k,
+                                         colmajor ? "column-major" : "row-major",
+                                         backends[be], threads, (unsigned long long)i,
+                                         (unsigned long long)j, (double)c[i * n + j], ref);
+                        }
+                }
+            }
+        }
+        free(a);
+        free(b);
+        free(bt);
+        free(c);
+    }
+    rt_par_set_threads(0);
+    REF_OK(hg_set_backend(test_default_backend));
+}
+
 int main(void) {
     if (hg_get_backend(&test_default_backend) != HG_OK)
         return 1;
@@ -423,6 +528,7 @@ int main(void) {
         cmocka_unit_test(test_thread_count),   cmocka_unit_test(test_maps_jit),
         cmocka_unit_test(test_maps_interp),    cmocka_unit_test(test_map_reference),
         cmocka_unit_test(test_reductions),     cmocka_unit_test(test_piece_fallback),
+        cmocka_unit_test(test_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
