@@ -12,7 +12,9 @@
  *     claimed by one compare-and-swap of that word, so a worker that wakes after the last
  *     chunk was claimed (or after the job ended: its number no longer matches) finds
  *     nothing and goes back to sleep.  The caller then waits only for the chunks other
- *     threads claimed and are running.
+ *     threads claimed and are running.  When such a wait was a stall (a worker descheduled
+ *     in the middle of its chunk: see rt_pool_stalled), the next split ops run on their
+ *     calling thread alone for 20 ms, doubling up to 1 s while stalls go on.
  *   rt_par_try(p, args)  maps and single reductions of RANGE programs: [0, n) cut into
  *     chunks by rt_par_chunk(n) (a function of n only, RT_PAR_ALIGN-aligned), each run as
  *     the same program with slot pointers offset; the partial results of a reduction are
@@ -24,8 +26,9 @@
  * Why not OpenMP: a `parallel` region ends at a barrier that every team thread must reach,
  * so a caller waits for a worker the OS has not scheduled (8 ms per 1M add with three busy
  * processes on the other core, against 87 us on one thread), and libgomp's pool hangs a
- * forked child.  Workers spin for RT_POOL_SPIN_NS after a job (back-to-back ops find them
- * awake), then sleep on a futex.
+ * forked child.  Workers wait RT_POOL_SPIN_NS for the next job (back-to-back ops find them
+ * awake), yielding the CPU while they do (on a shared core the caller runs first), then
+ * sleep on a futex.
  *
  * Fork: handlers registered at load (pthread_atfork) take the registry lock exclusive and
  * the cJSON lock before fork() — so no hologram call of another thread is half-way through
@@ -156,8 +159,12 @@ hg_status hg_get_num_threads(uint64_t *out_threads) {
 #define RT_POOL_SEQ_SHIFT 40
 #define RT_POOL_N_SHIFT 20
 #define RT_POOL_FIELD ((UINT64_C(1) << 20) - 1)
-#define RT_POOL_SPIN_NS 100000 /* a worker's wait for its next job before it sleeps */
+#define RT_POOL_SPIN_NS 50000  /* a worker's wait for its next job before it sleeps */
 #define RT_POOL_WAIT_NS 200000 /* the caller's spin for claimed chunks before it sleeps */
+#define RT_POOL_STALL_NS 20000 /* see rt_pool_stalled */
+#define RT_POOL_STALL_CHUNKS 4
+#define RT_POOL_ALONE_NS 20000000u       /* 20 ms */
+#define RT_POOL_ALONE_MAX_NS 1000000000u /* 1 s */
 
 typedef struct {
     _Alignas(64) atomic_uint want; /* the job this worker is asked to join */
@@ -174,6 +181,9 @@ static struct {
     _Alignas(64) atomic_uint done; /* chunks of the current job that have run */
     atomic_int waiting;            /* the caller sleeps on done */
     _Alignas(64) atomic_int busy;  /* a caller holds the pool */
+    _Atomic uint64_t alone_until;  /* CLOCK_MONOTONIC ns: split ops run alone until then */
+    uint64_t alone_ns;             /* the last such period (the pool holder's) */
+    uint64_t stalls;               /* stalls seen (the pool holder's; tests, debugging) */
     rt_worker workers[RT_PAR_MAX_THREADS - 1];
 } rt_pool;
 
@@ -197,16 +207,19 @@ static inline void rt_pause(void) {
 #endif
 }
 
-/* Claims and runs chunks of job `seq` until none is left (or the job is over). */
-static void rt_pool_work(uint32_t seq) {
+/* Claims and runs chunks of job `seq` until none is left (or the job is over); returns
+ * how many it ran. */
+static unsigned rt_pool_work(uint32_t seq) {
     uint64_t w = atomic_load_explicit(&rt_pool.word, memory_order_acquire);
-    for (;;) {
+    for (unsigned ran = 0;; ran++) {
         const uint64_t next = w & RT_POOL_FIELD, n = w >> RT_POOL_N_SHIFT & RT_POOL_FIELD;
         if (w >> RT_POOL_SEQ_SHIFT != seq || next >= n)
-            return;
+            return ran;
         if (!atomic_compare_exchange_weak_explicit(&rt_pool.word, &w, w + 1,
-                                                   memory_order_acq_rel, memory_order_acquire))
+                                                   memory_order_acq_rel, memory_order_acquire)) {
+            ran--;
             continue;
+        }
         rt_pool.fn(rt_pool.ctx, (uint32_t)next);
         if (atomic_fetch_add_explicit(&rt_pool.done, 1, memory_order_acq_rel) + 1 == n &&
             atomic_load(&rt_pool.waiting))
@@ -229,7 +242,10 @@ static void *rt_pool_worker(void *arg) {
         unsigned want = atomic_load(&me->want);
         const uint64_t t0 = rt_now_ns();
         for (unsigned i = 1; want == seen; i++) {
-            rt_pause();
+            if (i < 64)
+                rt_pause();
+            else
+                sched_yield(); /* on a shared core, the caller (or anyone) runs first */
             want = atomic_load(&me->want);
             if (want == seen && i % 64 == 0 && rt_now_ns() - t0 > RT_POOL_SPIN_NS) {
                 atomic_store(&me->sleeping, 1);
@@ -244,6 +260,25 @@ static void *rt_pool_worker(void *arg) {
         rt_pool_work(want);
     }
     return NULL;
+}
+
+/* After a job (the pool holder): a stall is a wait for other threads' chunks longer than
+ * RT_POOL_STALL_NS and than RT_POOL_STALL_CHUNKS of the caller's own chunks took, i.e. a
+ * worker that claimed a chunk and was then descheduled (a busy machine).  After a stall,
+ * split ops run on their calling thread alone for a while (RT_POOL_ALONE_NS, doubled on
+ * each stall in a row up to RT_POOL_ALONE_MAX_NS); a job without a stall resets that. */
+static void rt_pool_stalled(uint64_t start, uint64_t worked, unsigned mine) {
+    const uint64_t waited = rt_now_ns() - worked, own = worked - start;
+    if (waited > RT_POOL_STALL_NS && waited > RT_POOL_STALL_CHUNKS * own / (mine ? mine : 1)) {
+        rt_pool.alone_ns = rt_pool.alone_ns ? rt_pool.alone_ns * 2 : RT_POOL_ALONE_NS;
+        if (rt_pool.alone_ns > RT_POOL_ALONE_MAX_NS)
+            rt_pool.alone_ns = RT_POOL_ALONE_MAX_NS;
+        atomic_store_explicit(&rt_pool.alone_until, rt_now_ns() + rt_pool.alone_ns,
+                              memory_order_relaxed);
+        rt_pool.stalls++;
+    } else {
+        rt_pool.alone_ns = 0;
+    }
 }
 
 /* Starts workers until there are `count` (the pool holder only); fewer when the system
@@ -279,6 +314,7 @@ static void rt_pool_grow(int count) {
 void rt_par_for(uint32_t n_chunks, int threads, rt_chunk_fn fn, void *ctx) {
     int idle = 0;
     if (threads < 2 || n_chunks < 2 || n_chunks > RT_POOL_FIELD ||
+        rt_now_ns() < atomic_load_explicit(&rt_pool.alone_until, memory_order_relaxed) ||
         !atomic_compare_exchange_strong(&rt_pool.busy, &idle, 1)) {
         for (uint32_t c = 0; c < n_chunks; c++)
             fn(ctx, c);
@@ -304,7 +340,8 @@ void rt_par_for(uint32_t n_chunks, int threads, rt_chunk_fn fn, void *ctx) {
         if (atomic_load(&w->sleeping))
             rt_futex_wake(&w->want);
     }
-    rt_pool_work(seq);
+    const uint64_t start = rt_now_ns();
+    const unsigned mine = rt_pool_work(seq);
     const uint64_t t0 = rt_now_ns();
     for (unsigned i = 1; atomic_load_explicit(&rt_pool.done, memory_order_acquire) != n_chunks;
          i++) {
@@ -318,6 +355,7 @@ void rt_par_for(uint32_t n_chunks, int threads, rt_chunk_fn fn, void *ctx) {
             break;
         }
     }
+    rt_pool_stalled(start, t0, mine);
     atomic_store_explicit(&rt_pool.busy, 0, memory_order_release);
 }
 
@@ -337,6 +375,8 @@ static void rt_fork_child(void) {
     atomic_store(&rt_pool.word, 0);
     atomic_store(&rt_pool.waiting, 0);
     atomic_store(&rt_pool.busy, 0);
+    atomic_store(&rt_pool.alone_until, 0);
+    rt_pool.alone_ns = 0;
     rt_lock_fork(RT_FORK_CHILD);
 }
 
