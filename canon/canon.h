@@ -314,6 +314,11 @@ typedef struct canon_args {
      * it. */
     float *scratch;
     uint64_t scratch_floats;
+    /* RANGE programs that only store (maps): 1 when the op's stores are streams, i.e. its
+     * output is well past the last-level cache and is none of its inputs (set by the
+     * runtime from the whole op, so every chunk of a split op agrees); engines may then
+     * store past the caches (the JIT: non-temporal stores).  0 otherwise. */
+    uint64_t stream;
 } canon_args;
 
 #endif /* CANON_H */

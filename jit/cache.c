@@ -74,6 +74,8 @@ static size_t jit_key_words(const jit_key *k) {
         return head + 7;
     case JIT_SPEC_GRID:
         return head + 2 + JIT_GRID_CLASS_WORDS;
+    case JIT_SPEC_RANGE_ANY:
+        return head + 2; /* v[1]: streamed stores */
     default:
         return head + 1;
     }
@@ -180,6 +182,14 @@ static void jit_make_key(const canon_program *p, const canon_args *args, int bcl
     } else {
         k->spec = args->n <= JIT_EXACT_MAX_N ? JIT_SPEC_RANGE_EXACT : JIT_SPEC_RANGE_ANY;
         k->v[0] = args->n <= JIT_EXACT_MAX_N ? args->n : 0;
+        /* v[1]: streamed stores (canon_args.stream) into 64-byte aligned slots */
+        int nt = k->spec == JIT_SPEC_RANGE_ANY && args->stream && p->result_stage == CANON_NONE;
+        for (uint32_t s = 0; nt && s < p->n_stages && s < CANON_MAX_STAGES; s++) {
+            const uint32_t slot = p->stages[s].store_slot;
+            nt = p->stages[s].reduce == CANON_RED_NONE && slot < CANON_MAX_SLOTS &&
+                 (uintptr_t)args->slot[slot] % 64 == 0;
+        }
+        k->v[1] = (uint64_t)nt;
     }
 }
 
@@ -202,7 +212,7 @@ static void jit_kernel_name(const canon_program *p, const jit_key *k, uint64_t h
                  (unsigned long long)(k->v[0] >> 8));
         break;
     default:
-        snprintf(spec, sizeof spec, "large");
+        snprintf(spec, sizeof spec, k->v[1] ? "large_nt" : "large");
     }
     char cls[32] = "";
     if (k->bclass >= 0)

@@ -43,7 +43,7 @@
 /* What a kernel was specialized for. */
 typedef enum {
     JIT_SPEC_RANGE_EXACT = 1, /* v[0] = n */
-    JIT_SPEC_RANGE_ANY,       /* n read at run time */
+    JIT_SPEC_RANGE_ANY,       /* n read at run time; v[1]: 1 for non-temporal stores */
     JIT_SPEC_CONTRACT_EXACT,  /* v[0..6] = m, n, k, a_rs, a_cs, b_rs, b_cs */
     JIT_SPEC_CONTRACT_ANY,
     /* 5, 6: retired (STRIDED copies) */
@@ -147,6 +147,8 @@ typedef struct {
                                            extent; i64) and LEN (elements per row) as float */
     LLVMValueRef *memo;                 /* per expression evaluation, one per node */
     uint8_t *mark;                      /* per evaluation: node reachable from its root */
+    int nt;                             /* unmasked unit-stride stores now are non-temporal
+                                           (a RANGE_ANY key's v[1], in its main loops) */
     hg_status st;
     char *err;
     size_t cap;

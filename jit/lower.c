@@ -262,6 +262,16 @@ static LLVMValueRef lw_fold_sum(jit_lower_ctx *c, LLVMValueRef v) {
     return LLVMBuildFPExt(c->ir.b, sum, c->ir.f64, "");
 }
 
+/* A full-vector store past the caches (!nontemporal, 64-byte aligned: the main loop of a
+ * streamed map, whose stored slots are 64-byte aligned, steps by whole vectors from 0). */
+static void lw_store_nt(jit_lower_ctx *c, LLVMValueRef v, LLVMValueRef ptr) {
+    LLVMValueRef st = LLVMBuildStore(c->ir.b, v, ptr);
+    LLVMSetAlignment(st, JIT_VW * 4);
+    LLVMMetadataRef one = LLVMValueAsMetadata(LLVMConstInt(c->ir.i32, 1, 0));
+    LLVMSetMetadata(st, LLVMGetMDKindIDInContext(c->ir.ctx, "nontemporal", 11),
+                    LLVMMetadataAsValue(c->ir.ctx, LLVMMDNodeInContext2(c->ir.ctx, &one, 1)));
+}
+
 /* Array slot `s` of a stage's store sink, or NULL after recording an error. */
 static LLVMValueRef lw_store_slot(jit_lower_ctx *c, uint32_t s) {
     if (s >= c->p->n_slots || s >= CANON_MAX_SLOTS)
@@ -277,6 +287,10 @@ LLVMValueRef jit_access(jit_lower_ctx *c, LLVMValueRef base, LLVMValueRef step,
         LLVMValueRef at = jit_elem(c, base, index);
         if (!value)
             return jit_masked_load(c, at, w, mask, 4);
+        if (c->nt && !mask && w == JIT_VW) {
+            lw_store_nt(c, value, at);
+            return value;
+        }
         jit_masked_store(c, value, at, mask, 4);
         return value;
     }
@@ -527,6 +541,7 @@ static int lw_loop(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, LLVMVal
     jit_loop l;
     LLVMValueRef i = jit_loop_begin(c, &l, start, end, jit_i64(c, (uint64_t)U * JIT_VW));
     LLVMValueRef mask = masked ? jit_tail_mask(c, i, c->n) : NULL;
+    c->nt = !masked && c->key->spec == JIT_SPEC_RANGE_ANY && c->key->v[1];
     for (unsigned u = 0; u < U; u++) {
         LLVMValueRef at = u ? LLVMBuildAdd(c->ir.b, i, jit_i64(c, (uint64_t)u * JIT_VW), "") : i;
         LLVMValueRef v = jit_stage_point(c, st, at, JIT_VW, mask);
@@ -534,6 +549,7 @@ static int lw_loop(jit_lower_ctx *c, const canon_stage *st, jit_sink *k, LLVMVal
             return -1;
         jit_sink_step(c, k, u, v, mask);
     }
+    c->nt = 0;
     jit_loop_end(c, &l);
     return 0;
 }
@@ -647,6 +663,8 @@ static int lw_body(jit_lower_ctx *c) {
             return jit_lower_error(c, "a result stage without a scalar", p->result_stage);
         LLVMBuildStore(c->ir.b, c->acc[p->result_stage], c->result);
     }
+    if (c->key->spec == JIT_SPEC_RANGE_ANY && c->key->v[1]) /* streamed stores are weakly */
+        LLVMBuildFence(c->ir.b, LLVMAtomicOrderingSequentiallyConsistent, 0, ""); /* ordered */
     LLVMBuildRetVoid(c->ir.b);
     return 0;
 }

@@ -285,6 +285,11 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
         args = &shaped;
         split = rt_par_contract(p, args, rt_exec_piece, &c, &st, err, sizeof err);
     } else {
+        if (rt_par_stream(p, args)) {
+            shaped = *args;
+            shaped.stream = 1;
+            args = &shaped;
+        }
         split = rt_par_try(p, args, rt_exec_piece, &c, result, &st, err, sizeof err);
     }
     if (!split)

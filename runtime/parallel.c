@@ -495,6 +495,37 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
     return 1;
 }
 
+/* ---- streamed stores ---------------------------------------------------------------------- */
+
+static pthread_once_t rt_stream_once = PTHREAD_ONCE_INIT;
+static uint64_t rt_stream_bytes;
+
+static void rt_stream_read(void) {
+    long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    rt_stream_bytes = llc > 0 && (uint64_t)llc < RT_PAR_STREAM_BYTES ? (uint64_t)llc
+                                                                      : RT_PAR_STREAM_BYTES;
+}
+
+uint64_t rt_par_stream_bytes(void) {
+    pthread_once(&rt_stream_once, rt_stream_read);
+    return rt_stream_bytes;
+}
+
+int rt_par_stream(const canon_program *p, const canon_args *args) {
+    if (p->result_stage != CANON_NONE || !rt_par_splittable(p) ||
+        args->n * sizeof(float) < rt_par_stream_bytes())
+        return 0;
+    for (uint32_t s = 0; s < p->n_stages; s++) {
+        const uint32_t k = p->stages[s].store_slot;
+        if (k >= CANON_MAX_SLOTS)
+            return 0;
+        for (uint32_t j = 0; j < p->n_slots && j < CANON_MAX_SLOTS; j++)
+            if (j != k && args->slot[j] == args->slot[k])
+                return 0;
+    }
+    return 1;
+}
+
 /* ---- contractions ------------------------------------------------------------------------ */
 
 /* One split contraction: rows [c * rows, ...) of C per chunk. */

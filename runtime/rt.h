@@ -241,6 +241,11 @@ void rt_dump_expr(const char *source, const canon_expr *e);
 #define RT_PAR_ROWS 16u                  /* rows of C per contraction chunk: a multiple */
 #define RT_PAR_CONTRACT_MIN (UINT64_C(1) << 20) /* multiply-adds of a contraction chunk */
 #define RT_PAR_MAX_THREADS 256
+/* Output bytes from which maps stream their stores, at most: measured on Zen 4 and 5 VMs
+ * (one thread, c = a + b), non-temporal stores tie normal ones at 8 MiB of output and are
+ * 1.4-1.5x faster at 16-64 MiB (a VM's sysconf reports the whole socket's L3, 384 MiB, of
+ * which a process sees a slice). */
+#define RT_PAR_STREAM_BYTES (UINT64_C(16) << 20)
 
 /* Runs one piece: program and backend in ctx, args already offset to the piece.  Called on
  * pool workers: it must not record errors (rt_error), only write its message to
@@ -268,6 +273,13 @@ uint64_t rt_par_chunk(uint64_t n);
  * and returns 1; else returns 0, doing nothing. */
 int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
                float *result, hg_status *out_status, char *err, size_t err_cap);
+/* 1 when p on args is a map whose stores should be streams (canon_args.stream): it only
+ * stores, every stored slot is distinct from every other slot (not in place), and its
+ * output is at least rt_par_stream_bytes().  */
+int rt_par_stream(const canon_program *p, const canon_args *args);
+/* Output bytes from which a map's stores are streamed: RT_PAR_STREAM_BYTES, or the
+ * last-level cache's size (sysconf) when that is smaller. */
+uint64_t rt_par_stream_bytes(void);
 /* A one-row contraction over a column-major B (m = 1, n > 1, a_cs = b_rs = 1,
  * commutative root) rewritten in place as the n-row, one-column contraction of the
  * swapped operands, C^T = B^T A^T: the matvec kernel's shape, reading B's columns as

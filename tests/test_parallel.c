@@ -415,6 +415,54 @@ static void test_piece_fallback(void **state) {
     free(y2);
 }
 
+/* ---- streamed stores -------------------------------------------------------------------- */
+
+/* Maps past rt_par_stream_bytes() stream (canon_args.stream) unless in place, and give the
+ * interpreter's bits on 1 and 2 threads, with an aligned and a misaligned output. */
+static void test_streams(void **state) {
+    (void)state;
+    const uint64_t n = rt_par_stream_bytes() / sizeof(float) + 1037;
+    uint64_t seed = 21;
+    float *a = test_random(n, -3.0, 3.0, &seed), *b = test_random(n, -3.0, 3.0, &seed);
+    float *want = test_random(n + 16, 0.0, 1.0, &seed), *got = test_random(n + 16, 0.0, 1.0, &seed);
+    const canon_op ops[] = {CANON_OP_vector_add_f32, CANON_OP_sigmoid_f32, CANON_OP_vector_div_f32};
+    for (size_t o = 0; o < sizeof ops / sizeof *ops; o++) {
+        const canon_op_info *info = canon_op_get(ops[o]);
+        const canon_program *p = canon_form(ops[o]);
+        for (unsigned shift = 0; shift < 2; shift++) {
+            canon_args args = {.slot = {a, b}, .n = n};
+            args.slot[info->n_in] = want + shift;
+            assert_int_equal(rt_par_stream(p, &args), 1);
+            REF_OK(hg_set_backend("interp"));
+            test_run(ops[o], &args, 1);
+            if (hg_set_backend("jit") != HG_OK)
+                continue; /* a build without the JIT */
+            for (int threads = 1; threads <= 2; threads++) {
+                memset(got, 0, (n + 16) * sizeof *got);
+                args.slot[info->n_in] = got + shift;
+                test_run(ops[o], &args, threads);
+                if (memcmp(got + shift, want + shift, n * sizeof *got) != 0)
+                    fail_msg("%s, n = %llu streamed (output +%u floats, %d threads): not the "
+                             "interpreter's bits", info->name, (unsigned long long)n, shift,
+                             threads);
+            }
+        }
+        canon_args inplace = {.slot = {a, b}, .n = n};
+        inplace.slot[info->n_in] = a;
+        assert_int_equal(rt_par_stream(p, &inplace), 0);
+        canon_args small = {.slot = {a, b, got}, .n = n / 4};
+        small.slot[info->n_in] = got;
+        assert_int_equal(rt_par_stream(p, &small), 0);
+    }
+    assert_int_equal(rt_par_stream(canon_form(CANON_OP_reduce_sum_f32),
+                                   &(canon_args){.slot = {a, got}, .n = n}), 0);
+    REF_OK(hg_set_backend(test_default_backend));
+    free(a);
+    free(b);
+    free(want);
+    free(got);
+}
+
 /* ---- contractions ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -528,7 +576,7 @@ int main(void) {
         cmocka_unit_test(test_thread_count),   cmocka_unit_test(test_maps_jit),
         cmocka_unit_test(test_maps_interp),    cmocka_unit_test(test_map_reference),
         cmocka_unit_test(test_reductions),     cmocka_unit_test(test_piece_fallback),
-        cmocka_unit_test(test_contract),
+        cmocka_unit_test(test_streams),        cmocka_unit_test(test_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
