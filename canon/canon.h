@@ -16,6 +16,7 @@
 #define CANON_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define CANON_MAX_INPUTS 32               /* input array slots of a program */
@@ -148,6 +149,8 @@ typedef struct canon_program {
     uint64_t hash;           /* never 0 once identified */
     canon_op op;             /* the op the form was built for (not part of the identity) */
     int oom;                 /* set when an allocation failed; the program is unusable */
+    /* canon_stage_form's programs, built on first use and freed with this one */
+    struct canon_program *_Atomic staged[CANON_MAX_STAGES];
 } canon_program;
 
 /* ---- building (hash-consed: adding an existing node returns its index) ------------------- */
@@ -173,6 +176,13 @@ canon_program *canon_rewrite(const canon_program *p);
 /* The normal form of `op`, built on first use (thread-safe) and kept for the process;
  * NULL only if that first build ran out of memory. */
 const canon_program *canon_form(canon_op op);
+/* Stage s of identified program p (RANGE and SCALAR stages only) as a program of its own,
+ * for running the stages one after another (runtime/parallel.c): one stage, s's root and
+ * sink, its scalar the result when s reduces or is SCALAR; what s read of earlier stages
+ * (ACC j) and LEN become the parameters p->n_params + j and p->n_params + p->n_stages, set
+ * by the caller.  A normal form, built on first use and kept with p (thread-safe); NULL
+ * when p has other domains, too many parameters, or memory runs out. */
+const canon_program *canon_stage_form(const canon_program *p, uint32_t s);
 /* The GRID twin of a program of RANGE and SCALAR stages: a new normal form (caller frees)
  * with every RANGE stage a GRID stage, so that it runs row by row over strided N-d
  * operands; NULL when p has another domain or memory runs out. */

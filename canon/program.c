@@ -43,6 +43,8 @@ void canon_program_free(canon_program *p) {
     free(p->nodes);
     free(p->index);
     free(p->ident);
+    for (uint32_t s = 0; s < CANON_MAX_STAGES; s++)
+        canon_program_free(atomic_load(&p->staged[s]));
     free(p);
 }
 

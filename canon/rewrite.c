@@ -463,6 +463,66 @@ canon_program *canon_grid_twin(const canon_program *p) {
     return q;
 }
 
+/* Builds canon_stage_form's program of stage s (see canon.h); NULL when it cannot. */
+static canon_program *rw_stage_build(const canon_program *p, uint32_t s) {
+    const uint32_t len_param = p->n_params + p->n_stages;
+    const canon_stage *st = &p->stages[s];
+    if (s >= p->n_stages || len_param >= CANON_MAX_PARAMS ||
+        (st->domain != CANON_DOM_RANGE && st->domain != CANON_DOM_SCALAR))
+        return NULL;
+    canon_program *q = canon_program_new(p->n_slots, len_param + 1);
+    uint32_t *map = malloc((p->n_nodes ? p->n_nodes : 1) * sizeof *map);
+    if (!q || !map) {
+        canon_program_free(q);
+        free(map);
+        return NULL;
+    }
+    q->op = p->op;
+    for (uint32_t i = 0; i <= st->root && i < p->n_nodes && !q->oom; i++) {
+        const canon_node *n = &p->nodes[i];
+        if (n->kind == CANON_CONST)
+            map[i] = canon_const(q, n->value);
+        else if (n->kind == CANON_ACC)
+            map[i] = canon_leaf(q, CANON_PARAM, p->n_params + n->arg);
+        else if (n->kind == CANON_LEN)
+            map[i] = canon_leaf(q, CANON_PARAM, len_param);
+        else if (canon_kinds[n->kind].flags & CANON_LEAF)
+            map[i] = canon_leaf(q, (canon_kind)n->kind, n->arg);
+        else
+            map[i] = canon_node_add(q, (canon_kind)n->kind, map[n->op[0]],
+                                    canon_kinds[n->kind].arity > 1 ? map[n->op[1]] : 0,
+                                    canon_kinds[n->kind].arity > 2 ? map[n->op[2]] : 0);
+    }
+    int has_scalar = st->domain == CANON_DOM_SCALAR || st->reduce != CANON_RED_NONE;
+    if (!q->oom && st->root < p->n_nodes)
+        canon_stage_add(q, st->domain, map[st->root], st->store_slot, st->reduce);
+    q->result_stage = has_scalar ? 0 : CANON_NONE;
+    free(map);
+    canon_program *r = q->oom || q->n_stages != 1 ? NULL : canon_rewrite(q);
+    canon_program_free(q);
+    if (r && r->oom) {
+        canon_program_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+const canon_program *canon_stage_form(const canon_program *p, uint32_t s) {
+    if (!p || !p->ident || s >= p->n_stages || s >= CANON_MAX_STAGES)
+        return NULL;
+    canon_program *mine = atomic_load(&((canon_program *)p)->staged[s]);
+    if (mine)
+        return mine;
+    canon_program *built = rw_stage_build(p, s), *none = NULL;
+    if (!built)
+        return NULL;
+    if (!atomic_compare_exchange_strong(&((canon_program *)p)->staged[s], &none, built)) {
+        canon_program_free(built); /* another thread's build won */
+        return none;
+    }
+    return built;
+}
+
 /* ---- the per-process cache of normal forms ---------------------------------------- */
 static pthread_once_t rw_forms_once = PTHREAD_ONCE_INIT;
 static canon_program *rw_forms[CANON_OP_COUNT];

@@ -9,6 +9,8 @@
  *   n == 1, a_cs == b_rs == 1  matvec (exact shapes too): LC_DOT_ROWS rows at a time (rows of LC_DOT_LONG or
  *                              more one at a time), vector loads of A's rows and x, two
  *                              accumulators per row, a masked tail, horizontal sums
+ *   m == 1, b_cs == 1          one row: C's row accumulates LC_VEC_ROWS rows of B per sweep
+ *                              (B read sequentially, once)
  *   b_cs == 1, k*n small       direct LC_MR x LC_NR tiles at run time (B stays in L2);
  *     or m <= LC_MR            also (one stripe of rows: B is streamed once, unpacked)
  *   otherwise (any strides)    packed, cache-blocked (loops jc → pc → ir → jq):
@@ -43,6 +45,7 @@
 #define LC_MAX_ACC 24     /* accumulator registers of a tile */
 #define LC_DOT_ROWS 4     /* rows of a matvec step */
 #define LC_DOT_LONG 512   /* matvec rows at least this long go one at a time */
+#define LC_VEC_ROWS 4     /* rows of B per sweep of the one-row path */
 #define LC_DIRECT_MAX_B (128u * 1024) /* B elements (512 KiB) read unpacked at run time */
 
 _Static_assert(LC_BPACK_FLOATS + LC_KC * LC_MR <= CANON_CONTRACT_SCRATCH_FLOATS,
@@ -509,6 +512,69 @@ static int lc_matvec(jit_lower_ctx *c, const lc_shape_t *g) {
     return 0;
 }
 
+/* One step of the one-row path: C[0, j..) += sum over the `rows` rows p0.. of
+ * root(A[0, p], B[p, j..]) for every vector of columns (a masked one for the last). */
+static int lc_vecmat_step(jit_lower_ctx *c, const lc_shape_t *g, LLVMValueRef p0,
+                          unsigned rows) {
+    LLVMBuilderRef b = c->ir.b;
+    LLVMValueRef a[LC_VEC_ROWS], brow[LC_VEC_ROWS];
+    for (unsigned u = 0; u < rows; u++) {
+        LLVMValueRef p = lc_add(c, p0, jit_i64(c, u));
+        a[u] = jit_splat(c, jit_load(c, jit_elem(c, g->a, lc_mul(c, p, g->acs)), 1, 4), LC_VL);
+        brow[u] = jit_elem(c, g->bm, lc_mul(c, p, g->brs));
+    }
+    LLVMValueRef nvec = LLVMBuildAnd(b, g->n, jit_i64(c, ~(uint64_t)(LC_VL - 1)), "");
+    for (int tail = 0; tail < 2; tail++) {
+        jit_loop lj;
+        LLVMValueRef j = tail ? nvec
+                              : jit_loop_begin(c, &lj, jit_i64(c, 0), nvec, jit_i64(c, LC_VL));
+        LLVMBasicBlockRef join = NULL;
+        LLVMValueRef mask = NULL;
+        if (tail) {
+            join = lc_if(c, LLVMBuildICmp(b, LLVMIntULT, nvec, g->n, ""));
+            mask = lc_lane_mask(c, LLVMBuildSub(b, g->n, nvec, ""));
+        }
+        LLVMValueRef cp = jit_elem(c, g->cm, j);
+        LLVMValueRef acc = jit_masked_load(c, cp, LC_VL, mask, 4);
+        for (unsigned u = 0; u < rows; u++) {
+            LLVMValueRef bv = jit_masked_load(c, jit_elem(c, brow[u], j), LC_VL, mask, 4);
+            jit_point pt = {.w = LC_VL, .loaded = {a[u], bv}};
+            LLVMValueRef x = jit_lower_eval(c, &pt, g->root);
+            if (!x)
+                return -1;
+            acc = jit_sum_add(c, acc, x);
+        }
+        jit_masked_store(c, acc, cp, mask, 4);
+        if (tail)
+            lc_if_end(c, join);
+        else
+            jit_loop_end(c, &lj);
+    }
+    return 0;
+}
+
+/* m == 1 with b_cs == 1 (a row vector times a row-major matrix): C's row is the
+ * accumulator, B read row after row, LC_VEC_ROWS rows per sweep, so that every load of B is
+ * sequential (column tiles would read B in 4 KiB strides, which the prefetchers do not
+ * follow across pages).  Sums run over p in order, as in the tiles. */
+static int lc_vecmat(jit_lower_ctx *c, const lc_shape_t *g) {
+    LLVMBuilderRef b = c->ir.b;
+    jit_loop l;
+    LLVMValueRef j = jit_loop_begin(c, &l, jit_i64(c, 0), g->n, jit_i64(c, 1));
+    jit_store(c, jit_fconst(&c->ir, 0.0f, 1), jit_elem(c, g->cm, j), 4);
+    jit_loop_end(c, &l);
+    LLVMValueRef kblk = LLVMBuildAnd(b, g->k, jit_i64(c, ~(uint64_t)(LC_VEC_ROWS - 1)), "");
+    LLVMValueRef p0 = jit_loop_begin(c, &l, jit_i64(c, 0), kblk, jit_i64(c, LC_VEC_ROWS));
+    if (lc_vecmat_step(c, g, p0, LC_VEC_ROWS))
+        return -1;
+    jit_loop_end(c, &l);
+    p0 = jit_loop_begin(c, &l, kblk, g->k, jit_i64(c, 1));
+    if (lc_vecmat_step(c, g, p0, 1))
+        return -1;
+    jit_loop_end(c, &l);
+    return 0;
+}
+
 /* C = 0 (k == 0). */
 static void lc_zero(jit_lower_ctx *c, const lc_shape_t *g) {
     jit_loop l;
@@ -562,6 +628,13 @@ int jit_lower_contract(jit_lower_ctx *c, uint32_t s) {
     dot = LLVMBuildAnd(b, dot, LLVMBuildICmp(b, LLVMIntEQ, g.brs, jit_i64(c, 1), ""), "");
     join = lc_if(c, dot);
     if (lc_matvec(c, &g))
+        return -1;
+    LLVMBuildBr(b, done);
+    LLVMPositionBuilderAtEnd(b, join);
+    LLVMValueRef row = LLVMBuildICmp(b, LLVMIntEQ, g.m, jit_i64(c, 1), "");
+    row = LLVMBuildAnd(b, row, LLVMBuildICmp(b, LLVMIntEQ, g.bcs, jit_i64(c, 1), ""), "");
+    join = lc_if(c, row);
+    if (lc_vecmat(c, &g))
         return -1;
     LLVMBuildBr(b, done);
     LLVMPositionBuilderAtEnd(b, join);

@@ -221,18 +221,17 @@ static float *rt_scratch(void) {
 }
 #endif
 
-/* What a piece of rt_exec needs besides its arguments. */
+/* What a piece of rt_exec needs besides its program and arguments. */
 typedef struct {
-    const canon_program *p;
     int backend;
     int boundary_class;
     bool scratch; /* p has a CONTRACT or GRID stage: JIT kernels get scratch */
 } rt_exec_ctx;
 
-/* Runs c->p on args on c->backend, the interpreter after a JIT failure (counted); on error
+/* Runs p on args on c->backend, the interpreter after a JIT failure (counted); on error
  * writes the message to err.  Records nothing, so pool workers may call it (rt_piece_fn). */
-static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result, char *err,
-                               size_t err_cap) {
+static hg_status rt_exec_piece(void *ctx, const canon_program *p, const canon_args *args,
+                               float *result, char *err, size_t err_cap) {
     const rt_exec_ctx *c = ctx;
 #ifdef HG_WITH_JIT
     canon_args with_scratch; /* here, not in the block: the fallback below still reads it */
@@ -243,19 +242,19 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
             with_scratch.scratch_floats = CANON_CONTRACT_SCRATCH_FLOATS;
             if (!with_scratch.scratch) {
                 snprintf(err, err_cap, "%s: no memory for the %zu KiB kernel scratch",
-                         rt_op_name(c->p), CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float) / 1024);
+                         rt_op_name(p), CANON_CONTRACT_SCRATCH_FLOATS * sizeof(float) / 1024);
                 return HG_ERR_NO_MEMORY;
             }
             args = &with_scratch;
         }
-        if (jit_run(c->p, args, c->boundary_class, result, err, err_cap) == HG_OK)
+        if (jit_run(p, args, c->boundary_class, result, err, err_cap) == HG_OK)
             return HG_OK;
         atomic_fetch_add(&rt_fallbacks, 1);
     }
 #endif
-    hg_status st = interp_run(c->p, args, result);
+    hg_status st = interp_run(p, args, result);
     if (st != HG_OK)
-        snprintf(err, err_cap, "%s: the interpreter failed (%s)", rt_op_name(c->p),
+        snprintf(err, err_cap, "%s: the interpreter failed (%s)", rt_op_name(p),
                  hg_status_string(st));
     return st;
 }
@@ -265,7 +264,7 @@ static hg_status rt_exec_piece(void *ctx, const canon_args *args, float *result,
  * rt_par_contract_shape) finds it worthwhile. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result) {
-    rt_exec_ctx c = {p, RT_BACKEND_DEFAULT, boundary_class, false};
+    rt_exec_ctx c = {RT_BACKEND_DEFAULT, boundary_class, false};
     hg_status st = rt_backend_current(&c.backend);
     if (st == HG_OK)
         st = rt_par_check();
@@ -293,7 +292,7 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
         split = rt_par_try(p, args, rt_exec_piece, &c, result, &st, err, sizeof err);
     }
     if (!split)
-        st = rt_exec_piece(&c, args, result, err, sizeof err);
+        st = rt_exec_piece(&c, p, args, result, err, sizeof err);
     if (st != HG_OK)
         rt_error_set("%s", err);
     return st;

@@ -19,8 +19,11 @@
  *     chunks by rt_par_chunk(n) (a function of n only, RT_PAR_ALIGN-aligned), each run as
  *     the same program with slot pointers offset; the partial results of a reduction are
  *     combined in chunk order on the caller (min/max exactly with canon/scalar.h, sums in
- *     double).  The cut does not depend on the thread count, and a split op is cut the
- *     same way on one thread: results are identical for every thread count.
+ *     double).  Programs of several RANGE and SCALAR stages (softmax, losses, expressions
+ *     such as x / sum(x)) run stage by stage, each stage's own program
+ *     (canon_stage_form) split the same way, what later stages read of a stage and LEN
+ *     passed as parameters.  The cut does not depend on the thread count, and a split op is
+ *     cut the same way on one thread: results are identical for every thread count.
  *   rt_par_contract(p, args)  gemm/matvec blocked over rows of C (see below).
  *
  * Why not OpenMP: a `parallel` region ends at a barrier that every team thread must reach,
@@ -456,14 +459,13 @@ static void rt_range_chunk(void *ctx, uint32_t c) {
     a.n = n - lo < j->chunk ? n - lo : j->chunk;
     j->part[c] = 0.0f;
     j->msg[c][0] = '\0';
-    j->st[c] = j->fn(j->ctx, &a, &j->part[c], j->msg[c], sizeof j->msg[c]);
+    j->st[c] = j->fn(j->ctx, j->p, &a, &j->part[c], j->msg[c], sizeof j->msg[c]);
 }
 
-int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
-               float *result, hg_status *out_status, char *err, size_t err_cap) {
-    if (args->n < RT_PAR_MIN_WORK / 4 || args->n < rt_par_min_n(p) ||
-        !rt_par_splittable(p) || !rt_par_independent(p, args))
-        return 0;
+/* Runs one-stage RANGE program p on args in chunks of rt_par_chunk(n) (see the top). */
+static void rt_range_run(const canon_program *p, const canon_args *args, rt_piece_fn fn,
+                         void *ctx, float *result, hg_status *out_status, char *err,
+                         size_t err_cap) {
     rt_range_job job, *j = &job;
     j->p = p;
     j->args = args;
@@ -478,7 +480,7 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
         if (j->st[i] != HG_OK) {
             snprintf(err, err_cap, "%s", j->msg[i]);
             *out_status = j->st[i];
-            return 1;
+            return;
         }
     if (p->result_stage != CANON_NONE && result) {
         canon_reduce red = p->stages[0].reduce;
@@ -492,6 +494,37 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
         }
         *result = red == CANON_RED_SUM ? (float)sum : acc;
     }
+}
+
+int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+               float *result, hg_status *out_status, char *err, size_t err_cap) {
+    if (args->n < RT_PAR_MIN_WORK / 4 || args->n < rt_par_min_n(p) ||
+        !rt_par_independent(p, args))
+        return 0;
+    if (rt_par_splittable(p)) {
+        rt_range_run(p, args, fn, ctx, result, out_status, err, err_cap);
+        return 1;
+    }
+    /* stage by stage: each RANGE stage split, what later stages read of it a parameter */
+    const uint32_t ns = p->n_stages;
+    for (uint32_t s = 0; s < ns; s++)
+        if (ns < 2 || !canon_stage_form(p, s))
+            return 0;
+    canon_args a = *args;
+    float acc[CANON_MAX_STAGES] = {0};
+    a.param[p->n_params + ns] = (float)args->n; /* LEN */
+    for (uint32_t s = 0; s < ns; s++) {
+        const canon_program *q = canon_stage_form(p, s);
+        if (p->stages[s].domain == CANON_DOM_SCALAR)
+            *out_status = fn(ctx, q, &a, &acc[s], err, err_cap);
+        else
+            rt_range_run(q, &a, fn, ctx, &acc[s], out_status, err, err_cap);
+        if (*out_status != HG_OK)
+            return 1;
+        a.param[p->n_params + s] = acc[s]; /* ACC s */
+    }
+    if (p->result_stage != CANON_NONE && result)
+        *result = acc[p->result_stage];
     return 1;
 }
 
@@ -534,7 +567,7 @@ typedef struct {
     const canon_args *args;
     rt_piece_fn fn;
     void *ctx;
-    uint64_t rows;
+    uint64_t rows, cols; /* C's rows per chunk, or (one row, cols > 0) its columns */
     hg_status st[RT_PAR_CHUNKS];
     char msg[RT_PAR_CHUNKS][160];
 } rt_contract_job;
@@ -542,14 +575,21 @@ typedef struct {
 static void rt_contract_chunk(void *ctx, uint32_t c) {
     rt_contract_job *j = ctx;
     const canon_contract_shape *g = &j->args->contract;
-    const uint64_t i0 = (uint64_t)c * j->rows;
     canon_args a = *j->args;
-    a.slot[0] += (int64_t)i0 * g->a_rs;
-    a.slot[j->p->stages[0].store_slot] += i0 * g->n;
-    a.contract.m = g->m - i0 < j->rows ? g->m - i0 : j->rows;
+    if (j->cols) { /* one row: columns [j0, ...) of B and C */
+        const uint64_t j0 = (uint64_t)c * j->cols;
+        a.slot[1] += (int64_t)j0 * g->b_cs;
+        a.slot[j->p->stages[0].store_slot] += j0;
+        a.contract.n = g->n - j0 < j->cols ? g->n - j0 : j->cols;
+    } else {
+        const uint64_t i0 = (uint64_t)c * j->rows;
+        a.slot[0] += (int64_t)i0 * g->a_rs;
+        a.slot[j->p->stages[0].store_slot] += i0 * g->n;
+        a.contract.m = g->m - i0 < j->rows ? g->m - i0 : j->rows;
+    }
     float unused = 0.0f;
     j->msg[c][0] = '\0';
-    j->st[c] = j->fn(j->ctx, &a, &unused, j->msg[c], sizeof j->msg[c]);
+    j->st[c] = j->fn(j->ctx, j->p, &a, &unused, j->msg[c], sizeof j->msg[c]);
 }
 
 void rt_par_contract_shape(const canon_program *p, canon_args *args) {
@@ -576,18 +616,22 @@ int rt_par_contract(const canon_program *p, const canon_args *args, rt_piece_fn 
     const int threads = rt_par_threads();
     if (threads < 2 || p->n_stages != 1 || p->stages[0].domain != CANON_DOM_CONTRACT ||
         p->stages[0].store_slot == 0 || p->stages[0].store_slot >= CANON_MAX_SLOTS ||
-        g->n == 0 || g->k == 0 || g->m < 2 * RT_PAR_ROWS ||
+        g->n == 0 || g->k == 0 || (g->m < 2 * RT_PAR_ROWS && g->m != 1) ||
         g->m * g->n * g->k < 2 * RT_PAR_CONTRACT_MIN)
         return 0;
-    const uint64_t per_row = g->n * g->k;
-    uint64_t rows = (g->m + 2 * (uint64_t)threads - 1) / (2 * (uint64_t)threads);
-    const uint64_t least = (RT_PAR_CONTRACT_MIN + per_row - 1) / per_row;
-    rows = rows < least ? least : rows;
-    rows = (rows + RT_PAR_ROWS - 1) / RT_PAR_ROWS * RT_PAR_ROWS;
-    const uint64_t chunks = (g->m + rows - 1) / rows;
+    /* rows (or a single row's columns) in about 2 blocks per thread, each a multiple of
+     * RT_PAR_ROWS rows (RT_PAR_COLS columns) of RT_PAR_CONTRACT_MIN multiply-adds at least */
+    const uint64_t extent = g->m == 1 ? g->n : g->m, unit = g->m == 1 ? RT_PAR_COLS : RT_PAR_ROWS;
+    const uint64_t per = g->m == 1 ? g->k : g->n * g->k;
+    uint64_t size = (extent + 2 * (uint64_t)threads - 1) / (2 * (uint64_t)threads);
+    const uint64_t least = (RT_PAR_CONTRACT_MIN + per - 1) / per;
+    size = size < least ? least : size;
+    size = (size + unit - 1) / unit * unit;
+    const uint64_t chunks = (extent + size - 1) / size;
     if (chunks < 2 || chunks > RT_PAR_CHUNKS)
         return 0;
-    rt_contract_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx, .rows = rows};
+    rt_contract_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx,
+                           .rows = g->m == 1 ? 1 : size, .cols = g->m == 1 ? size : 0};
     rt_par_for((uint32_t)chunks, threads, rt_contract_chunk, &job);
     *out_status = HG_OK;
     for (uint32_t i = 0; i < chunks; i++)

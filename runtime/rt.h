@@ -239,6 +239,7 @@ void rt_dump_expr(const char *source, const canon_expr *e);
 #define RT_PAR_CHUNKS 32u                /* a split op has at most this many chunks */
 #define RT_PAR_CHUNK_MIN 8192u           /* elements of a RANGE chunk, at least */
 #define RT_PAR_ROWS 16u                  /* rows of C per contraction chunk: a multiple */
+#define RT_PAR_COLS 256u                 /* columns of a one-row C per chunk: a multiple */
 #define RT_PAR_CONTRACT_MIN (UINT64_C(1) << 20) /* multiply-adds of a contraction chunk */
 #define RT_PAR_MAX_THREADS 256
 /* Output bytes from which maps stream their stores, at most: measured on Zen 4 and 5 VMs
@@ -247,11 +248,12 @@ void rt_dump_expr(const char *source, const canon_expr *e);
  * which a process sees a slice). */
 #define RT_PAR_STREAM_BYTES (UINT64_C(16) << 20)
 
-/* Runs one piece: program and backend in ctx, args already offset to the piece.  Called on
+/* Runs program p (the op's, or one of its stages': canon_stage_form) on one piece: backend
+ * in ctx, args already offset to the piece.  Called on
  * pool workers: it must not record errors (rt_error), only write its message to
  * err[0..err_cap) and return its status. */
-typedef hg_status (*rt_piece_fn)(void *ctx, const canon_args *args, float *result, char *err,
-                                 size_t err_cap);
+typedef hg_status (*rt_piece_fn)(void *ctx, const canon_program *p, const canon_args *args,
+                                 float *result, char *err, size_t err_cap);
 /* One chunk of a job of rt_par_for; must not record errors (rt_error). */
 typedef void (*rt_chunk_fn)(void *ctx, uint32_t chunk);
 /* Runs fn(ctx, c) once for each c in [0, n_chunks), on the calling thread and on up to
@@ -267,10 +269,10 @@ uint64_t rt_par_min_n(const canon_program *p);
 /* Elements of each chunk of a split range of n (the last may be shorter): n / RT_PAR_CHUNKS
  * rounded up to RT_PAR_ALIGN, at least RT_PAR_CHUNK_MIN.  A function of n only. */
 uint64_t rt_par_chunk(uint64_t n);
-/* If p on args is worth splitting (n >= rt_par_min_n(p), a map or a single reduction,
- * slots identical or disjoint), runs it in chunks of rt_par_chunk(n) through fn on
- * rt_par_threads() threads (one included), sets *out_status (and *result, err on failure)
- * and returns 1; else returns 0, doing nothing. */
+/* If p on args is worth splitting (n >= rt_par_min_n(p), slots identical or disjoint, a
+ * map or a single reduction, or stages that canon_stage_form splits), runs it in chunks of
+ * rt_par_chunk(n) through fn on rt_par_threads() threads (one included), sets *out_status
+ * (and *result, err on failure) and returns 1; else returns 0, doing nothing. */
 int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
                float *result, hg_status *out_status, char *err, size_t err_cap);
 /* 1 when p on args is a map whose stores should be streams (canon_args.stream): it only
@@ -287,9 +289,10 @@ uint64_t rt_par_stream_bytes(void);
  * JIT streams it once through direct tiles); other shapes are unchanged. */
 void rt_par_contract_shape(const canon_program *p, canon_args *args);
 /* A CONTRACT program of at least 2 * RT_PAR_CONTRACT_MIN multiply-adds and 2 * RT_PAR_ROWS
- * rows, with more than one thread: runs fn over blocks of rows of C (about 2 per thread, a
- * multiple of RT_PAR_ROWS, each of RT_PAR_CONTRACT_MIN multiply-adds at least), sets
- * *out_status (err on failure) and returns 1; else returns 0, doing nothing. */
+ * rows (or one row), with more than one thread: runs fn over blocks of rows of C (about 2
+ * per thread, a multiple of RT_PAR_ROWS, each of RT_PAR_CONTRACT_MIN multiply-adds at
+ * least; one row: blocks of RT_PAR_COLS columns), sets *out_status (err on failure) and
+ * returns 1; else returns 0, doing nothing. */
 int rt_par_contract(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
                     hg_status *out_status, char *err, size_t err_cap);
 /* Threads an op may use: hg_set_num_threads's value, else HOLOGRAM_THREADS, else

@@ -53,9 +53,10 @@ typedef struct {
 } test_cut;
 
 /* rt_piece_fn that records where each piece starts (slot 0 - base) and its length. */
-static hg_status test_record(void *ctx, const canon_args *args, float *result, char *err,
-                             size_t err_cap) {
+static hg_status test_record(void *ctx, const canon_program *p, const canon_args *args,
+                             float *result, char *err, size_t err_cap) {
     test_cut *c = ctx;
+    (void)p;
     (void)err;
     (void)err_cap;
     *result = 1.0f;
@@ -68,17 +69,18 @@ static hg_status test_record(void *ctx, const canon_args *args, float *result, c
 }
 
 /* rt_piece_fn that fails with a message. */
-static hg_status test_fail(void *ctx, const canon_args *args, float *result, char *err,
-                           size_t err_cap) {
+static hg_status test_fail(void *ctx, const canon_program *p, const canon_args *args,
+                           float *result, char *err, size_t err_cap) {
     (void)ctx;
+    (void)p;
     (void)result;
     snprintf(err, err_cap, "piece of %llu failed", (unsigned long long)args->n);
     return HG_ERR_COMPILE;
 }
 
 /* Chunks are aligned, cover [0, n) exactly once, are cut by n alone (the same for 1 to 5
- * threads); short, overlapping and reduce-then-scale programs are not split; failures come
- * back to the caller. */
+ * threads); short and overlapping programs are not split, a loss is split stage by stage;
+ * failures come back to the caller. */
 static void test_cutting(void **state) {
     (void)state;
     const canon_program *add = canon_form(CANON_OP_vector_add_f32);
@@ -129,8 +131,13 @@ static void test_cutting(void **state) {
     assert_int_equal(rt_par_try(copy, &overlap, test_record, &c, &r, &st, err, sizeof err), 0);
     canon_args same = {.slot = {base, base}, .n = n};
     assert_int_equal(rt_par_try(copy, &same, test_record, &c, &r, &st, err, sizeof err), 1);
-    canon_args two = {.slot = {base, base + n}, .n = n};
-    assert_int_equal(rt_par_try(loss, &two, test_record, &c, &r, &st, err, sizeof err), 0);
+    canon_args two = {.slot = {base, base + n, base + 2 * n}, .n = n};
+    test_cut staged = {.base = base}; /* a loss: its RANGE stage in chunks, then its SCALAR */
+    assert_int_equal(rt_par_try(loss, &two, test_record, &staged, &r, &st, err, sizeof err), 1);
+    assert_int_equal(st, HG_OK);
+    assert_int_equal(staged.pieces, (n + rt_par_chunk(n) - 1) / rt_par_chunk(n) + 1);
+    two.n = rt_par_min_n(loss) - 1;
+    assert_int_equal(rt_par_try(loss, &two, test_record, &staged, &r, &st, err, sizeof err), 0);
     canon_args bin = {.slot = {base, base + n, base + 2 * n}, .n = n};
     rt_par_set_threads(2);
     assert_int_equal(rt_par_try(add, &bin, test_fail, NULL, &r, &st, err, sizeof err), 1);
@@ -472,9 +479,10 @@ typedef struct {
 } test_rows;
 
 /* rt_piece_fn recording the rows of C each piece covers. */
-static hg_status test_record_rows(void *ctx, const canon_args *args, float *result, char *err,
-                                  size_t err_cap) {
+static hg_status test_record_rows(void *ctx, const canon_program *p, const canon_args *args,
+                                  float *result, char *err, size_t err_cap) {
     test_rows *t = ctx;
+    (void)p;
     (void)result;
     (void)err;
     (void)err_cap;
@@ -486,8 +494,9 @@ static hg_status test_record_rows(void *ctx, const canon_args *args, float *resu
     return HG_OK;
 }
 
-/* gemm blocked over rows: the blocks cover C's rows once, in multiples of RT_PAR_ROWS
- * (but the last); small contractions and one thread are not split; results on 1 and 3
+/* gemm blocked over rows (one row: over columns): the blocks cover C's rows once, in
+ * multiples of RT_PAR_ROWS (but the last); small contractions and one thread are not
+ * split; results on 1 and 3
  * threads, both engines, within k * 2^-22 * sum|a||b| of a double loop, for one-row
  * (row-major and column-major B), one-column and ragged shapes. */
 static void test_contract(void **state) {
@@ -495,8 +504,8 @@ static void test_contract(void **state) {
     const canon_program *gemm = canon_form(CANON_OP_gemm_f32);
     assert_non_null(gemm);
     static const uint64_t shapes[][3] = {{300, 257, 129}, {1000, 64, 64}, {33, 512, 512},
-                                         {4096, 1, 1024}, {1, 1024, 1024}, {7, 700, 300},
-                                         {20, 20, 20}};
+                                         {4096, 1, 1024}, {1, 1024, 1024}, {1, 3000, 2000},
+                                         {7, 700, 300}, {20, 20, 20}};
     static const char *const backends[] = {"jit", "interp"};
     uint64_t seed = 11;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -518,8 +527,13 @@ static void test_contract(void **state) {
             char err[64];
             const int split = rt_par_contract(gemm, &args, test_record_rows, &t, &st, err,
                                               sizeof err);
-            assert_int_equal(split, m * n * k >= 2 * RT_PAR_CONTRACT_MIN && m >= 2 * RT_PAR_ROWS);
-            if (split) {
+            assert_int_equal(split, m * n * k >= 2 * RT_PAR_CONTRACT_MIN &&
+                                        (m >= 2 * RT_PAR_ROWS || m == 1));
+            if (split && m == 1) { /* one row: blocks of columns */
+                assert_true(t.pieces >= 2);
+                for (int i = 0; i < t.pieces; i++)
+                    assert_int_equal(t.rows[i], 1);
+            } else if (split) {
                 uint64_t covered = 0;
                 for (int i = 0; i < t.pieces; i++) {
                     int j = 0;
