@@ -260,8 +260,8 @@ static hg_status rt_exec_piece(void *ctx, const canon_program *p, const canon_ar
 }
 
 /* Runs `p` on the current backend (see the top of this file), split across threads when
- * rt_par_try (RANGE programs) or rt_par_contract (a contraction, after
- * rt_par_contract_shape) finds it worthwhile. */
+ * rt_par_try (RANGE programs), rt_par_grid (N-d operands) or rt_par_contract (a
+ * contraction, after rt_par_contract_shape) finds it worthwhile. */
 hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result) {
     rt_exec_ctx c = {RT_BACKEND_DEFAULT, boundary_class, false};
@@ -283,6 +283,8 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
         rt_par_contract_shape(p, &shaped);
         args = &shaped;
         split = rt_par_contract(p, args, rt_exec_piece, &c, &st, err, sizeof err);
+    } else if (args->grid) {
+        split = rt_par_grid(p, args, rt_exec_piece, &c, &st, err, sizeof err);
     } else {
         if (rt_par_stream(p, args)) {
             shaped = *args;

@@ -528,6 +528,78 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
     return 1;
 }
 
+/* ---- GRID programs (N-d operands) -------------------------------------------------------- */
+
+typedef struct {
+    const canon_program *p;
+    const canon_args *args;
+    rt_piece_fn fn;
+    void *ctx;
+    uint64_t rows; /* of dimension 0 per chunk */
+    hg_status st[RT_PAR_CHUNKS];
+    char msg[RT_PAR_CHUNKS][160];
+} rt_grid_job;
+
+/* Chunk c: indices [c * rows, ...) of dimension 0, its own grid (shape[0] cut, pointers
+ * moved along dimension 0's strides). */
+static void rt_grid_chunk(void *ctx, uint32_t c) {
+    rt_grid_job *j = ctx;
+    const canon_grid *g = j->args->grid;
+    const uint64_t r0 = (uint64_t)c * j->rows;
+    canon_grid mine = *g;
+    mine.shape[0] = g->shape[0] - r0 < j->rows ? g->shape[0] - r0 : j->rows;
+    canon_args a = *j->args;
+    a.grid = &mine;
+    for (uint32_t k = 0; k < j->p->n_slots && k < CANON_MAX_SLOTS; k++)
+        if (a.slot[k])
+            a.slot[k] += (int64_t)r0 * g->stride[k][0];
+    if (mine.result && g->outer > 0)
+        mine.result += (int64_t)r0 * g->result_stride[0];
+    a.n = 1;
+    for (uint32_t d = g->outer; d < g->ndim; d++)
+        a.n *= mine.shape[d];
+    float unused = 0.0f;
+    j->msg[c][0] = '\0';
+    j->st[c] = j->fn(j->ctx, j->p, &a, &unused, j->msg[c], sizeof j->msg[c]);
+}
+
+int rt_par_grid(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+                hg_status *out_status, char *err, size_t err_cap) {
+    const canon_grid *g = args->grid;
+    if (!g || g->ndim < 1 || g->ndim > CANON_MAX_DIMS || g->outer > g->ndim ||
+        g->shape[0] < 2)
+        return 0;
+    int reduces = p->result_stage != CANON_NONE;
+    for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
+        reduces |= p->stages[s].reduce != CANON_RED_NONE;
+    if (g->outer == 0 && reduces) /* dimension 0 inside the reduced rows */
+        return 0;
+    uint64_t total = 1;
+    for (uint32_t d = 0; d < g->ndim; d++)
+        total *= g->shape[d];
+    if (total < RT_PAR_MIN_WORK / 4 || total < rt_par_min_n(p))
+        return 0;
+    const uint64_t per = total / g->shape[0];
+    uint64_t rows = (g->shape[0] + RT_PAR_CHUNKS - 1) / RT_PAR_CHUNKS;
+    const uint64_t least = (RT_PAR_CHUNK_MIN + per - 1) / per;
+    rows = rows < least ? least : rows;
+    const uint64_t chunks = (g->shape[0] + rows - 1) / rows;
+    if (chunks < 2)
+        return 0;
+    rt_grid_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx,
+                       .rows = (g->shape[0] + chunks - 1) / chunks}; /* balanced */
+    const uint32_t n_chunks = (uint32_t)((g->shape[0] + job.rows - 1) / job.rows);
+    rt_par_for(n_chunks, rt_par_threads(), rt_grid_chunk, &job);
+    *out_status = HG_OK;
+    for (uint32_t i = 0; i < n_chunks; i++)
+        if (job.st[i] != HG_OK) {
+            snprintf(err, err_cap, "%s", job.msg[i]);
+            *out_status = job.st[i];
+            break;
+        }
+    return 1;
+}
+
 /* ---- streamed stores ---------------------------------------------------------------------- */
 
 static pthread_once_t rt_stream_once = PTHREAD_ONCE_INIT;

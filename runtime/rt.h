@@ -282,6 +282,13 @@ int rt_par_stream(const canon_program *p, const canon_args *args);
 /* Output bytes from which a map's stores are streamed: RT_PAR_STREAM_BYTES, or the
  * last-level cache's size (sysconf) when that is smaller. */
 uint64_t rt_par_stream_bytes(void);
+/* A GRID program (args->grid) of at least rt_par_min_n(p) elements in all, whose
+ * dimension 0 has extent >= 2 and is an outer (row) dimension, or any dimension of a map:
+ * runs fn over blocks of dimension 0 (balanced, about RT_PAR_CHUNKS, each of
+ * RT_PAR_CHUNK_MIN elements at least: a function of the shape only), each with its own grid
+ * and pointers; sets *out_status (err on failure) and returns 1; else returns 0. */
+int rt_par_grid(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
+                hg_status *out_status, char *err, size_t err_cap);
 /* A one-row contraction over a column-major B (m = 1, n > 1, a_cs = b_rs = 1,
  * commutative root) rewritten in place as the n-row, one-column contraction of the
  * swapped operands, C^T = B^T A^T: the matvec kernel's shape, reading B's columns as

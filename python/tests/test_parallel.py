@@ -271,3 +271,44 @@ def test_raw_fork_while_another_thread_compiles():
     finally:
         stop.set()
         th.join()
+
+
+@pytest.mark.parametrize("backend", ["jit", "interp"])
+def test_nd_results_do_not_depend_on_the_thread_count(backend):
+    """N-d operands (GRID programs, split along dimension 0): a transposed map, a
+    broadcast, reductions along each axis, row softmax, a strided copy — the same bits on
+    1, 2 and 3 threads, and NumPy's values (float64 reference, stated tolerances)."""
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-3, 3, (700, 900)).astype(F32)
+    b = rng.uniform(-3, 3, (900, 700)).astype(F32)
+    row = rng.uniform(-1, 1, 700).astype(F32)
+    before = hg.get_backend()
+    hg.set_backend(backend)
+    try:
+        runs = {}
+        for t in (1, 2, 3):
+            hg.set_num_threads(t)
+            runs[t] = {
+                "aT+b": hg.evaluate("aT + b * 2", {"aT": a.T, "b": b}),
+                "bias": hg.evaluate("b + row", {"b": b, "row": row}),
+                "sum0": hg.apply("reduce_sum_f32", a, axis=0),
+                "sum1": hg.apply("reduce_sum_f32", a, axis=1),
+                "max1": hg.apply("reduce_max_f32", a[:, ::3], axis=1),
+                "softmax": hg.softmax(a, axis=-1),
+                "copy": hg.evaluate("x", {"x": a[::-1, ::2]}),
+            }
+    finally:
+        hg.set_backend(before)
+    for t in (2, 3):
+        for name, got in runs[t].items():
+            np.testing.assert_array_equal(got.view(np.uint32), runs[1][name].view(np.uint32),
+                                          err_msg=f"{name}, {t} threads")
+    r, d = runs[1], a.astype(np.float64)
+    np.testing.assert_array_equal(r["aT+b"], a.T + b * F32(2))
+    np.testing.assert_array_equal(r["bias"], b + row)
+    np.testing.assert_array_equal(r["max1"], a[:, ::3].max(axis=1))
+    np.testing.assert_array_equal(r["copy"], a[::-1, ::2])
+    np.testing.assert_allclose(r["sum0"], d.sum(axis=0), rtol=0, atol=1e-6 * 10 * np.abs(d).sum(axis=0).max())
+    np.testing.assert_allclose(r["sum1"], d.sum(axis=1), rtol=0, atol=1e-6 * 10 * np.abs(d).sum(axis=1).max())
+    e = np.exp(d - d.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(r["softmax"], e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
