@@ -436,53 +436,64 @@ uint64_t rt_par_chunk(uint64_t n) {
     return c < RT_PAR_CHUNK_MIN ? RT_PAR_CHUNK_MIN : c;
 }
 
-/* One split run: the program's piece function and every chunk's outcome. */
-typedef struct {
+/* One split op: the piece function, the op's arguments, how chunk c's arguments follow
+ * from them (cut), and each chunk's outcome.  One family for every kind of split. */
+typedef struct rt_split rt_split;
+struct rt_split {
     const canon_program *p;
     const canon_args *args;
     rt_piece_fn fn;
     void *ctx;
-    uint64_t chunk;
+    /* Makes chunk c's arguments in *a (a copy of *args); a GRID cut puts the chunk's grid
+     * in *g and points a->grid at it. */
+    void (*cut)(const rt_split *j, uint32_t c, canon_args *a, canon_grid *g);
+    uint64_t size; /* elements, rows, columns or dimension-0 indices per chunk */
     hg_status st[RT_PAR_CHUNKS];
     float part[RT_PAR_CHUNKS];
     char msg[RT_PAR_CHUNKS][160];
-} rt_range_job;
+};
 
-/* rt_chunk_fn of a split RANGE program: chunk c's elements [c * chunk, ...). */
-static void rt_range_chunk(void *ctx, uint32_t c) {
-    rt_range_job *j = ctx;
-    const uint64_t lo = (uint64_t)c * j->chunk, n = j->args->n;
+static void rt_split_chunk(void *ctx, uint32_t c) {
+    rt_split *j = ctx;
     canon_args a = *j->args;
-    for (uint32_t s = 0; s < j->p->n_slots && s < CANON_MAX_SLOTS; s++)
-        if (a.slot[s])
-            a.slot[s] += lo;
-    a.n = n - lo < j->chunk ? n - lo : j->chunk;
+    canon_grid g;
+    j->cut(j, c, &a, &g);
     j->part[c] = 0.0f;
     j->msg[c][0] = '\0';
     j->st[c] = j->fn(j->ctx, j->p, &a, &j->part[c], j->msg[c], sizeof j->msg[c]);
+}
+
+/* Runs the n chunks of j on `threads` threads; HG_OK, or the first failure in chunk order
+ * (its message to err). */
+static hg_status rt_split_run(rt_split *j, uint32_t n, int threads, char *err, size_t cap) {
+    rt_par_for(n, threads, rt_split_chunk, j);
+    for (uint32_t i = 0; i < n; i++)
+        if (j->st[i] != HG_OK) {
+            snprintf(err, cap, "%s", j->msg[i]);
+            return j->st[i];
+        }
+    return HG_OK;
+}
+
+/* A RANGE chunk: elements [c * size, ...). */
+static void rt_cut_range(const rt_split *j, uint32_t c, canon_args *a, canon_grid *g) {
+    (void)g;
+    const uint64_t lo = (uint64_t)c * j->size;
+    for (uint32_t s = 0; s < j->p->n_slots && s < CANON_MAX_SLOTS; s++)
+        if (a->slot[s])
+            a->slot[s] += lo;
+    a->n = a->n - lo < j->size ? a->n - lo : j->size;
 }
 
 /* Runs one-stage RANGE program p on args in chunks of rt_par_chunk(n) (see the top). */
 static void rt_range_run(const canon_program *p, const canon_args *args, rt_piece_fn fn,
                          void *ctx, float *result, hg_status *out_status, char *err,
                          size_t err_cap) {
-    rt_range_job job, *j = &job;
-    j->p = p;
-    j->args = args;
-    j->fn = fn;
-    j->ctx = ctx;
-    j->chunk = rt_par_chunk(args->n);
-    const uint32_t chunks = (uint32_t)((args->n + j->chunk - 1) / j->chunk);
-    rt_par_for(chunks, rt_par_threads(), rt_range_chunk, j);
-
-    *out_status = HG_OK;
-    for (uint32_t i = 0; i < chunks; i++)
-        if (j->st[i] != HG_OK) {
-            snprintf(err, err_cap, "%s", j->msg[i]);
-            *out_status = j->st[i];
-            return;
-        }
-    if (p->result_stage != CANON_NONE && result) {
+    rt_split job = {.p = p, .args = args, .fn = fn, .ctx = ctx, .cut = rt_cut_range,
+                    .size = rt_par_chunk(args->n)}, *j = &job;
+    const uint32_t chunks = (uint32_t)((args->n + j->size - 1) / j->size);
+    *out_status = rt_split_run(j, chunks, rt_par_threads(), err, err_cap);
+    if (*out_status == HG_OK && p->result_stage != CANON_NONE && result) {
         canon_reduce red = p->stages[0].reduce;
         double sum = 0.0;
         float acc = j->part[0];
@@ -530,37 +541,22 @@ int rt_par_try(const canon_program *p, const canon_args *args, rt_piece_fn fn, v
 
 /* ---- GRID programs (N-d operands) -------------------------------------------------------- */
 
-typedef struct {
-    const canon_program *p;
-    const canon_args *args;
-    rt_piece_fn fn;
-    void *ctx;
-    uint64_t rows; /* of dimension 0 per chunk */
-    hg_status st[RT_PAR_CHUNKS];
-    char msg[RT_PAR_CHUNKS][160];
-} rt_grid_job;
-
-/* Chunk c: indices [c * rows, ...) of dimension 0, its own grid (shape[0] cut, pointers
- * moved along dimension 0's strides). */
-static void rt_grid_chunk(void *ctx, uint32_t c) {
-    rt_grid_job *j = ctx;
+/* A GRID chunk: indices [c * size, ...) of dimension 0, with its own grid (shape[0] cut,
+ * pointers moved along dimension 0's strides). */
+static void rt_cut_grid(const rt_split *j, uint32_t c, canon_args *a, canon_grid *mine) {
     const canon_grid *g = j->args->grid;
-    const uint64_t r0 = (uint64_t)c * j->rows;
-    canon_grid mine = *g;
-    mine.shape[0] = g->shape[0] - r0 < j->rows ? g->shape[0] - r0 : j->rows;
-    canon_args a = *j->args;
-    a.grid = &mine;
+    const uint64_t r0 = (uint64_t)c * j->size;
+    *mine = *g;
+    mine->shape[0] = g->shape[0] - r0 < j->size ? g->shape[0] - r0 : j->size;
+    a->grid = mine;
     for (uint32_t k = 0; k < j->p->n_slots && k < CANON_MAX_SLOTS; k++)
-        if (a.slot[k])
-            a.slot[k] += (int64_t)r0 * g->stride[k][0];
-    if (mine.result && g->outer > 0)
-        mine.result += (int64_t)r0 * g->result_stride[0];
-    a.n = 1;
+        if (a->slot[k])
+            a->slot[k] += (int64_t)r0 * g->stride[k][0];
+    if (mine->result && g->outer > 0)
+        mine->result += (int64_t)r0 * g->result_stride[0];
+    a->n = 1;
     for (uint32_t d = g->outer; d < g->ndim; d++)
-        a.n *= mine.shape[d];
-    float unused = 0.0f;
-    j->msg[c][0] = '\0';
-    j->st[c] = j->fn(j->ctx, j->p, &a, &unused, j->msg[c], sizeof j->msg[c]);
+        a->n *= mine->shape[d];
 }
 
 int rt_par_grid(const canon_program *p, const canon_args *args, rt_piece_fn fn, void *ctx,
@@ -586,17 +582,10 @@ int rt_par_grid(const canon_program *p, const canon_args *args, rt_piece_fn fn, 
     const uint64_t chunks = (g->shape[0] + rows - 1) / rows;
     if (chunks < 2)
         return 0;
-    rt_grid_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx,
-                       .rows = (g->shape[0] + chunks - 1) / chunks}; /* balanced */
-    const uint32_t n_chunks = (uint32_t)((g->shape[0] + job.rows - 1) / job.rows);
-    rt_par_for(n_chunks, rt_par_threads(), rt_grid_chunk, &job);
-    *out_status = HG_OK;
-    for (uint32_t i = 0; i < n_chunks; i++)
-        if (job.st[i] != HG_OK) {
-            snprintf(err, err_cap, "%s", job.msg[i]);
-            *out_status = job.st[i];
-            break;
-        }
+    rt_split job = {.p = p, .args = args, .fn = fn, .ctx = ctx, .cut = rt_cut_grid,
+                    .size = (g->shape[0] + chunks - 1) / chunks}; /* balanced */
+    const uint32_t n_chunks = (uint32_t)((g->shape[0] + job.size - 1) / job.size);
+    *out_status = rt_split_run(&job, n_chunks, rt_par_threads(), err, err_cap);
     return 1;
 }
 
@@ -633,35 +622,23 @@ int rt_par_stream(const canon_program *p, const canon_args *args) {
 
 /* ---- contractions ------------------------------------------------------------------------ */
 
-/* One split contraction: rows [c * rows, ...) of C per chunk. */
-typedef struct {
-    const canon_program *p;
-    const canon_args *args;
-    rt_piece_fn fn;
-    void *ctx;
-    uint64_t rows, cols; /* C's rows per chunk, or (one row, cols > 0) its columns */
-    hg_status st[RT_PAR_CHUNKS];
-    char msg[RT_PAR_CHUNKS][160];
-} rt_contract_job;
-
-static void rt_contract_chunk(void *ctx, uint32_t c) {
-    rt_contract_job *j = ctx;
+/* A contraction chunk: rows [c * size, ...) of C, or (one row) its columns. */
+static void rt_cut_rows(const rt_split *j, uint32_t c, canon_args *a, canon_grid *unused) {
+    (void)unused;
     const canon_contract_shape *g = &j->args->contract;
-    canon_args a = *j->args;
-    if (j->cols) { /* one row: columns [j0, ...) of B and C */
-        const uint64_t j0 = (uint64_t)c * j->cols;
-        a.slot[1] += (int64_t)j0 * g->b_cs;
-        a.slot[j->p->stages[0].store_slot] += j0;
-        a.contract.n = g->n - j0 < j->cols ? g->n - j0 : j->cols;
-    } else {
-        const uint64_t i0 = (uint64_t)c * j->rows;
-        a.slot[0] += (int64_t)i0 * g->a_rs;
-        a.slot[j->p->stages[0].store_slot] += i0 * g->n;
-        a.contract.m = g->m - i0 < j->rows ? g->m - i0 : j->rows;
-    }
-    float unused = 0.0f;
-    j->msg[c][0] = '\0';
-    j->st[c] = j->fn(j->ctx, j->p, &a, &unused, j->msg[c], sizeof j->msg[c]);
+    const uint64_t i0 = (uint64_t)c * j->size;
+    a->slot[0] += (int64_t)i0 * g->a_rs;
+    a->slot[j->p->stages[0].store_slot] += i0 * g->n;
+    a->contract.m = g->m - i0 < j->size ? g->m - i0 : j->size;
+}
+
+static void rt_cut_cols(const rt_split *j, uint32_t c, canon_args *a, canon_grid *unused) {
+    (void)unused;
+    const canon_contract_shape *g = &j->args->contract;
+    const uint64_t j0 = (uint64_t)c * j->size;
+    a->slot[1] += (int64_t)j0 * g->b_cs;
+    a->slot[j->p->stages[0].store_slot] += j0;
+    a->contract.n = g->n - j0 < j->size ? g->n - j0 : j->size;
 }
 
 void rt_par_contract_shape(const canon_program *p, canon_args *args) {
@@ -702,15 +679,8 @@ int rt_par_contract(const canon_program *p, const canon_args *args, rt_piece_fn 
     const uint64_t chunks = (extent + size - 1) / size;
     if (chunks < 2 || chunks > RT_PAR_CHUNKS)
         return 0;
-    rt_contract_job job = {.p = p, .args = args, .fn = fn, .ctx = ctx,
-                           .rows = g->m == 1 ? 1 : size, .cols = g->m == 1 ? size : 0};
-    rt_par_for((uint32_t)chunks, threads, rt_contract_chunk, &job);
-    *out_status = HG_OK;
-    for (uint32_t i = 0; i < chunks; i++)
-        if (job.st[i] != HG_OK) {
-            snprintf(err, err_cap, "%s", job.msg[i]);
-            *out_status = job.st[i];
-            break;
-        }
+    rt_split job = {.p = p, .args = args, .fn = fn, .ctx = ctx,
+                    .cut = g->m == 1 ? rt_cut_cols : rt_cut_rows, .size = size};
+    *out_status = rt_split_run(&job, (uint32_t)chunks, threads, err, err_cap);
     return 1;
 }
