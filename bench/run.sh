@@ -3,6 +3,7 @@
 # nothing): hg_bench (JIT, interpreter, gcc loop, OpenBLAS as packaged and with
 # OPENBLAS_CORETYPE=SkylakeX, compile costs), bench.py (hologram_ffi vs NumPy), fusion.py
 # (evaluate() vs per-op calls, NumPy, numexpr, numba), tensors.py (N-d compute vs NumPy),
+# parallel.py (threads: loaded and idle machine, streams, small gemm shapes),
 # dask_bench.py (hologram_ffi.dask vs Dask with NumPy chunks on a LocalCluster; skipped
 # without dask.distributed) and report.py, then prints summary.md.
 # Environment: BUILD_DIR (default build; relative paths are from the repository root),
@@ -30,6 +31,8 @@ if [ -d "$BUILD_DIR/python/hologram_ffi" ]; then
         --csv "$RESULTS/fusion.csv" --md "$RESULTS/fusion.md" || status=$?
     PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/tensors.py" "${QUICK[@]}" \
         --csv "$RESULTS/tensors.csv" --md "$RESULTS/tensors.md" || status=$?
+    PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/parallel.py" "${QUICK[@]}" \
+        --csv "$RESULTS/parallel.csv" --md "$RESULTS/parallel.md" || status=$?
     rm -f "$RESULTS/dask.csv" "$RESULTS/dask.md"
     if "$PY" -c "import dask.array, distributed" 2>/dev/null; then
         PYTHONPATH="$BUILD_DIR/python" "$PY" "$ROOT/bench/dask_bench.py" "${QUICK[@]}" \
@@ -40,10 +43,12 @@ if [ -d "$BUILD_DIR/python/hologram_ffi" ]; then
 else
     echo "run.sh: $BUILD_DIR/python/hologram_ffi not built: no NumPy or fusion comparison" >&2
     rm -f "$RESULTS/py.csv" "$RESULTS/fusion.csv" "$RESULTS/fusion.md" \
-          "$RESULTS/tensors.csv" "$RESULTS/tensors.md" "$RESULTS/dask.csv" "$RESULTS/dask.md"
+          "$RESULTS/tensors.csv" "$RESULTS/tensors.md" "$RESULTS/parallel.csv" \
+          "$RESULTS/parallel.md" "$RESULTS/dask.csv" "$RESULTS/dask.md"
 fi
 "$PY" "$ROOT/bench/report.py" --c "$RESULTS/c.csv" --py "$RESULTS/py.csv" \
     --section "$RESULTS/fusion.md" --section "$RESULTS/tensors.md" \
+    --section "$RESULTS/parallel.md" \
     --section "$RESULTS/dask.md" --out "$RESULTS"
 echo
 cat "$RESULTS/summary.md"
