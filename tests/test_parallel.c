@@ -505,7 +505,8 @@ static void test_contract(void **state) {
     assert_non_null(gemm);
     static const uint64_t shapes[][3] = {{300, 257, 129}, {1000, 64, 64}, {33, 512, 512},
                                          {4096, 1, 1024}, {1, 1024, 1024}, {1, 3000, 2000},
-                                         {7, 700, 300}, {20, 20, 20}};
+                                         {3, 1000, 777}, {4, 33, 4100}, {7, 700, 300},
+                                         {20, 20, 20}};
     static const char *const backends[] = {"jit", "interp"};
     uint64_t seed = 11;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
