@@ -35,6 +35,17 @@
 
 _Static_assert(INTERP_BLOCK % INTERP_VEC == 0, "INTERP_BLOCK must be a multiple of INTERP_VEC");
 
+/* The hot loops (block kernels, block reductions, the contraction's axpy) are compiled for
+ * AVX-512, AVX2 and the build's baseline, and the loader picks one by the CPU's features
+ * (function multiversioning: an ifunc resolver), so the portable library (HG_NATIVE=OFF,
+ * baseline x86-64) keeps wide vectors where the CPU has them.  Every clone computes the
+ * same bits: no FMA contraction (-ffp-contract=off), the same operation order. */
+#if defined(__x86_64__)
+#define INTERP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define INTERP_CLONES
+#endif
+
 /* ---- reductions --------------------------------------------------------------------------- */
 
 /* acc combined with x by a reduction sink (SUM, MIN or MAX). */
@@ -56,7 +67,7 @@ static float interp_identity(canon_reduce red) {
 
 /* The reduction of x[0..len) by `red`: INTERP_VEC independent lanes (float), folded
  * pairwise, then the remainder; the identity when len = 0. */
-static float interp_reduce_block(canon_reduce red, const float *restrict x, size_t len) {
+INTERP_CLONES static float interp_reduce_block(canon_reduce red, const float *restrict x, size_t len) {
     float lane[INTERP_VEC];
     const size_t body = len & ~(size_t)(INTERP_VEC - 1);
     const float id = interp_identity(red);
@@ -90,7 +101,7 @@ static float interp_reduce_block(canon_reduce red, const float *restrict x, size
 /* d[i] = kind(x_i, y_i, z_i) for i < len (a multiple of INTERP_VEC), over the kind's
  * arity: operand k is row[k][i], or the uniform val[k] when row[k] is NULL (not all of
  * them NULL).  d overlaps no row. */
-static void interp_kernel(canon_kind kind, float *restrict d, const float *restrict a,
+INTERP_CLONES static void interp_kernel(canon_kind kind, float *restrict d, const float *restrict a,
                           const float *restrict b, const float *restrict c, const float val[3],
                           size_t len) {
     len &= ~(size_t)(INTERP_VEC - 1); /* states the contract to the vectorizer */
@@ -563,7 +574,7 @@ static void interp_grid(const canon_program *p, const canon_args *args, interp_s
 /* c_r[j] += a[r] * b[j] for the 4 rows r and j < len: one pass over b for four rows.
  * The axpy kernels stay out of line: inlined, gcc -O2 drops their restrict qualifiers
  * and no longer vectorizes them. */
-__attribute__((noinline)) static void interp_axpy4(float *restrict c0, float *restrict c1,
+INTERP_CLONES __attribute__((noinline)) static void interp_axpy4(float *restrict c0, float *restrict c1,
                                                    float *restrict c2, float *restrict c3,
                                                    const float a[4], const float *restrict b,
                                                    size_t len) {
@@ -584,7 +595,7 @@ __attribute__((noinline)) static void interp_axpy4(float *restrict c0, float *re
 }
 
 /* c[j] += a * b[j] for j < len. */
-__attribute__((noinline)) static void interp_axpy1(float *restrict c, float a,
+INTERP_CLONES __attribute__((noinline)) static void interp_axpy1(float *restrict c, float a,
                                                    const float *restrict b, size_t len) {
     const size_t body = len & ~(size_t)(INTERP_VEC - 1);
     for (size_t j = 0; j < body; j++)
