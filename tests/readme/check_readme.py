@@ -16,7 +16,8 @@ from its fenced blocks, in order:
                          an error, so every C program in a README is compiled by its own
                          commands
   ```python              written to a file and run by the README's Python (PYTHONS below)
-                         from the top directory
+                         from the top directory; each `print(...)  # TEXT` line must have
+                         printed TEXT (check_outputs)
 Blocks of other languages (none: diagrams, tables) are prose and skipped.
 Prints each block as it runs it; exits nonzero at the first failure."""
 import os
@@ -117,13 +118,36 @@ def script(readme, src):
                     f'mkdir -p "$(dirname {shlex.quote(path)})"',
                     f"cat > {shlex.quote(path)} <<'{marker}'", text + marker]
         elif lang == "python":
+            block = f'"$HOME/readme_{number}.py"'
             out += [f"echo '== {where}: python'", 'cd "$top"',
-                    f"cat > \"$HOME/readme_{number}.py\" <<'{marker}'", text + marker,
-                    f'{python} "$HOME/readme_{number}.py"']
+                    f"cat > {block} <<'{marker}'", text + marker,
+                    f'{python} {block} | tee "$HOME/readme_{number}.out"',
+                    f'{shlex.quote(sys.executable)} {shlex.quote(os.path.abspath(__file__))} '
+                    f'--outputs {shlex.quote(where)} {block} "$HOME/readme_{number}.out"']
     return "\n".join(out) + "\n"
 
 
+PRINTED = re.compile(r"^\s*print\(.*\)\s+# (.+)$")
+
+
+def check_outputs(where, block, output):
+    """Exit status 1 unless every `print(...)  # TEXT` line of the python block has TEXT in
+    the output, as a whole line or as a line followed by an explanation in parentheses
+    (`# 3.0 (also written to c[0])` for the line 3.0)."""
+    with open(output) as f:
+        lines = [line.rstrip() for line in f]
+    with open(block) as f:
+        expected = [m.group(1).strip() for m in map(PRINTED.match, f) if m]
+    missing = [text for text in expected
+               if not any(text == line or text.startswith(line + " (") for line in lines)]
+    for text in missing:
+        print(f"{where}: the README says the output is {text!r}; it printed {lines}")
+    return 1 if missing else 0
+
+
 def main(argv):
+    if argv[1] == "--outputs":
+        return check_outputs(*argv[2:5])
     src = os.path.abspath(argv[1])
     for readme in argv[2:]:
         with tempfile.TemporaryDirectory(prefix="readme-") as tmp:
