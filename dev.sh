@@ -19,6 +19,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config llvm-19-dev libcmocka-dev libcjson-dev
           python3 python3-dev python3-cffi python3-numpy python3-pytest python3-setuptools
+          python3-pip python3-venv python3-wheel
           python3-matplotlib python3-tqdm python3-numexpr python3-numba libopenblas-dev
           python3-dask python3-distributed valgrind)
 FUZZ_PACKAGES=(clang-19 libclang-rt-19-dev)

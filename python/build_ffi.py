@@ -67,10 +67,10 @@ def prototypes(decls):
             if isinstance(ext, c_ast.Decl) and isinstance(ext.type, c_ast.FuncDecl)]
 
 
-def make_builder(include_dir, lib_dir, cc="cc", rpath=None):
+def make_builder(include_dir, lib_dir, cc="cc", rpath=None, library="hologram"):
     """Returns a cffi FFI builder for module hologram_ffi._hologram_ffi against
-    `include_dir`/hologram/hologram.h, linked with -lhologram from `lib_dir` (rpath
-    `rpath`, default `lib_dir`)."""
+    `include_dir`/hologram/hologram.h, linked with -l`library` from `lib_dir` (rpath
+    `rpath`, default `lib_dir`; library ":libhologram.so.0" names the file itself)."""
     header = os.path.join(include_dir, "hologram", "hologram.h")
     decls, macros = header_declarations(header, cc)
     protos = "\\n".join(prototypes(decls))
@@ -89,7 +89,7 @@ def make_builder(include_dir, lib_dir, cc="cc", rpath=None):
         "hologram_ffi._hologram_ffi", source,
         include_dirs=[include_dir],
         library_dirs=[lib_dir],
-        libraries=["hologram"],
+        libraries=[library],
         extra_link_args=[f"-Wl,-rpath,{rpath or lib_dir}"],
     )
     return builder

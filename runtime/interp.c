@@ -35,6 +35,21 @@
 
 _Static_assert(INTERP_BLOCK % INTERP_VEC == 0, "INTERP_BLOCK must be a multiple of INTERP_VEC");
 
+/* The hot loops (block kernels, block reductions, the contraction's axpy) are compiled for
+ * AVX-512, AVX2 and the build's baseline, and the loader picks one by the CPU's features
+ * (function multiversioning: an ifunc resolver), so the portable library (HG_NATIVE=OFF,
+ * baseline x86-64) keeps wide vectors where the CPU has them.  Every clone computes the
+ * same bits: no FMA contraction (-ffp-contract=off), the same operation order. */
+#if defined(__x86_64__)
+#define INTERP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* A multiversioned function is called through its resolver, never inlined (and clang
+ * refuses noinline beside target_clones). */
+#define INTERP_CLONES_NOINLINE INTERP_CLONES
+#else
+#define INTERP_CLONES
+#define INTERP_CLONES_NOINLINE __attribute__((noinline))
+#endif
+
 /* ---- reductions --------------------------------------------------------------------------- */
 
 /* acc combined with x by a reduction sink (SUM, MIN or MAX). */
@@ -56,6 +71,7 @@ static float interp_identity(canon_reduce red) {
 
 /* The reduction of x[0..len) by `red`: INTERP_VEC independent lanes (float), folded
  * pairwise, then the remainder; the identity when len = 0. */
+INTERP_CLONES
 static float interp_reduce_block(canon_reduce red, const float *restrict x, size_t len) {
     float lane[INTERP_VEC];
     const size_t body = len & ~(size_t)(INTERP_VEC - 1);
@@ -90,6 +106,7 @@ static float interp_reduce_block(canon_reduce red, const float *restrict x, size
 /* d[i] = kind(x_i, y_i, z_i) for i < len (a multiple of INTERP_VEC), over the kind's
  * arity: operand k is row[k][i], or the uniform val[k] when row[k] is NULL (not all of
  * them NULL).  d overlaps no row. */
+INTERP_CLONES
 static void interp_kernel(canon_kind kind, float *restrict d, const float *restrict a,
                           const float *restrict b, const float *restrict c, const float val[3],
                           size_t len) {
@@ -563,10 +580,10 @@ static void interp_grid(const canon_program *p, const canon_args *args, interp_s
 /* c_r[j] += a[r] * b[j] for the 4 rows r and j < len: one pass over b for four rows.
  * The axpy kernels stay out of line: inlined, gcc -O2 drops their restrict qualifiers
  * and no longer vectorizes them. */
-__attribute__((noinline)) static void interp_axpy4(float *restrict c0, float *restrict c1,
-                                                   float *restrict c2, float *restrict c3,
-                                                   const float a[4], const float *restrict b,
-                                                   size_t len) {
+INTERP_CLONES_NOINLINE static void interp_axpy4(float *restrict c0, float *restrict c1,
+                                                float *restrict c2, float *restrict c3,
+                                                const float a[4], const float *restrict b,
+                                                size_t len) {
     const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
     const size_t body = len & ~(size_t)(INTERP_VEC - 1);
     for (size_t j = 0; j < body; j++) {
@@ -584,8 +601,8 @@ __attribute__((noinline)) static void interp_axpy4(float *restrict c0, float *re
 }
 
 /* c[j] += a * b[j] for j < len. */
-__attribute__((noinline)) static void interp_axpy1(float *restrict c, float a,
-                                                   const float *restrict b, size_t len) {
+INTERP_CLONES_NOINLINE static void interp_axpy1(float *restrict c, float a,
+                                                const float *restrict b, size_t len) {
     const size_t body = len & ~(size_t)(INTERP_VEC - 1);
     for (size_t j = 0; j < body; j++)
         c[j] += a * b[j];

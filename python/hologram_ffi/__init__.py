@@ -27,6 +27,7 @@ cannot carry it) raises InvalidArgumentError (a ValueError) naming its position.
 of a closed Executor raise InvalidHandleError naming its handle.
 """
 import inspect
+import json
 import re
 
 from . import errors
@@ -147,6 +148,64 @@ def _generate(cname, pairs):
     return "\n".join(lines) + "\n", tuple(inputs), out_type
 
 
+_RETURNS = {"uint64_t *": "int", "uint32_t *": "int", "uint8_t *": "int", "float *": "float",
+            "const char **": "str", "char **": "str"}
+_WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\[|\||)")
+
+
+def _op_math(pyname):
+    """The `math` column of canon/ops.def for op `pyname` (hg_op_describe), or None when
+    `pyname` is no op."""
+    out = _ffi.new("char **")
+    if _lib.hg_op_describe(pyname.encode(), out) != 0:
+        return None
+    try:
+        return json.loads(_ffi.string(out[0]).decode())["math"]
+    finally:
+        _lib.hg_free_string(out[0])
+
+
+def _docstring(cname, pairs, spec, out_type, prototype):
+    """The docstring of a generated wrapper: its Python signature; for an op of
+    canon/ops.def its exact semantics with the math's names spelled as the Python
+    parameters (_math_names); then the C prototype it calls."""
+    pyname = cname[3:]
+    returns = _RETURNS.get(out_type, "None")
+    lines = [f"{pyname}({', '.join(n for n, _ in spec)}) -> {returns}", ""]
+    math_text = _op_math(pyname)
+    if math_text is not None:
+        lines.append(f"{_math_names(cname, pairs, math_text)} (canon/ops.def).")
+        if returns == "float":
+            lines.append("Returns the result, also written to element 0 of the output.")
+    lines.append(f"Calls `{prototype}`; raises a HologramError subclass on failure.")
+    return "\n".join(lines)
+
+
+def _math_names(cname, pairs, text):
+    """ops.def's math `text` with the C parameter names of `cname` replaced by the Python
+    ones: a buffer where it is indexed, in |...| or next to an operator (c[i], |x|, 0.5*x:
+    a handle stands for its buffer's elements; a word between spaces is prose, as the x of
+    "m x n"; a capital letter for the lower-case parameter, gemm's C = A * B; a
+    letter that names no parameter for the one parameter starting with it, buffer_fill's
+    b[i]), a number (n, s, lo, hi, value) wherever it appears as a word."""
+    cnames = [n for _, n in pairs if not n.startswith("out_")]
+    numbers = {n for t, n in pairs if t != "uint64_t" or n in ("n", "m", "k")}
+
+    def python_name(m):
+        word, after = m.group(1), m.group(2)
+        if word in numbers:
+            return _seed_name(cname, set(cnames), word) + after
+        spaced = text[m.start() - 1:m.start()] == " " and text[m.end():m.end() + 1] == " "
+        if after not in ("[", "|") and (word not in cnames or spaced):
+            return m.group(0)           # "m x n", "a NaN bound": not parameters
+        key = word.lower() if len(word) == 1 and word.isupper() else word
+        if key not in cnames:
+            starting = [n for n in cnames if n[0] == key and n not in numbers]
+            key = starting[0] if len(key) == 1 and len(starting) == 1 else None
+        return (_seed_name(cname, set(cnames), key) if key else word) + after
+    return _WORD.sub(python_name, text)
+
+
 def _bind(prototype):
     """Creates the flat wrapper of one `hg_status hg_...` prototype; returns (python name,
     function, name of its out-parameter or None)."""
@@ -163,7 +222,7 @@ def _bind(prototype):
     exec(compile(source, f"<hologram_ffi {cname}>", "exec"), namespace)
     fn = namespace[cname[3:]]
     fn.__module__ = __name__
-    fn.__doc__ = f"Calls `{prototype}`; raises a HologramError subclass on failure."
+    fn.__doc__ = _docstring(cname, pairs, spec, out_type, prototype)
     out_name = next((n for _, n in pairs if n.startswith("out_")), None)
     return cname[3:], fn, out_name
 

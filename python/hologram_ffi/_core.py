@@ -12,9 +12,10 @@ try:
 except ImportError as _exc:
     raise ImportError(
         "hologram_ffi: the compiled extension hologram_ffi._hologram_ffi is missing or "
-        "cannot load libhologram.so; build it with CMake (target hologram_ffi) and put "
-        "<build>/python on PYTHONPATH, or `pip install --no-build-isolation python/` with "
-        f"HOLOGRAM_LIB_DIR set ({_exc})") from _exc
+        "cannot load libhologram.so.0 (an installed wheel keeps it beside the extension, "
+        "a CMake build in <build>/); build it with CMake (target hologram_ffi) and put "
+        "<build>/python on PYTHONPATH, or install it with `pip install "
+        f"--no-build-isolation python/` in a venv ({_exc})") from _exc
 
 
 def _library_version():
