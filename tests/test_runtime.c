@@ -672,6 +672,75 @@ static void test_threads_environment(void **state) {
     }
 }
 
+/* Every HOLOGRAM_* knob read once per process, in a child per value: a bad value (0, -5,
+ * abc, absurdly large, or what the knob cannot take) makes every op fail with
+ * INVALID_ARGUMENT naming the variable and the value, and changes no buffer; "" is unset.
+ * Must run before this process's first op. */
+static void test_knob_environment(void **state) {
+    (void)state;
+    static const struct {
+        const char *name, *value;
+        int bad; /* 1: refused (a JIT knob: only when the build has the JIT) */
+    } cases[] = {
+        {"HOLOGRAM_CACHE_ENTRIES", "0", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "-5", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "abc", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "18446744073709551611", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "", 0},
+        {"HOLOGRAM_CACHE_ENTRIES", "64", 0},
+        {"HOLOGRAM_CACHE_DISK_FILES", "0", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "-5", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "abc", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "99999999999999999999", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "", 0},
+        {"HOLOGRAM_CACHE_DIR", "relative/dir", 1},
+        {"HOLOGRAM_CACHE_DIR", "Off", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "0", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "64", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "abc", 1},
+        {"HOLOGRAM_DUMP", "irr", 1},
+        {"HOLOGRAM_DUMP", "0", 1},
+        {"HOLOGRAM_DUMP", "", 0},
+        {"HOLOGRAM_BACKEND", "-5", 1},
+        {"HOLOGRAM_BACKEND", "", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv(cases[c].name, cases[c].value, 1);
+            uint64_t e = 0, a = 0;
+            float x = -2.0f;
+            int ok = hg_new_executor(&e) == HG_OK &&
+                     hg_executor_allocate_buffer(e, 1, &a) == HG_OK &&
+                     hg_buffer_copy_from_slice(e, a, "[-2]") == HG_OK;
+            hg_status st = hg_vector_abs_f32(e, a, a, 1);
+            char got[512], want[160];
+            snprintf(got, sizeof got, "%s", hg_last_error());
+            snprintf(want, sizeof want, "%s=\"%s\"", cases[c].name, cases[c].value);
+            hg_cache_stats cs;
+            int jit = hg_cache_stats_get(&cs) == HG_OK && cs.capacity > 0;
+            int bad = cases[c].bad && (jit || strncmp(cases[c].name, "HOLOGRAM_CACHE", 14) != 0) &&
+                      (jit || strcmp(cases[c].name, "HOLOGRAM_JIT_HASH_BITS") != 0);
+            if (bad)
+                ok = ok && st == HG_ERR_INVALID_ARGUMENT && strncmp(got, want, strlen(want)) == 0;
+            else
+                ok = ok && st == HG_OK;
+            char *json = NULL;
+            ok = ok && hg_buffer_to_vec(e, a, &json) == HG_OK &&
+                 sscanf(json, "[%f]", &x) == 1 && x == (bad ? -2.0f : 2.0f);
+            hg_free_string(json);
+            if (!ok)
+                fprintf(stderr, "%s: status %d, \"%s\", x = %g\n", want, st, got, x);
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
 static void test_status_and_last_error(void **state) {
     (void)state;
     assert_string_equal(hg_status_string(HG_OK), "ok");
@@ -796,6 +865,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_environment),
         cmocka_unit_test(test_threads_environment),
+        cmocka_unit_test(test_knob_environment),
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_double_cleanup),
         cmocka_unit_test(test_executor_cleanup_scope),
