@@ -197,6 +197,86 @@ static void test_busy_buffer(void **state) {
     REF_OK(hg_executor_cleanup(e));
 }
 
+/* hg_buffer_pin: the buffer's own memory; while pinned, freeing the buffer, its executor
+ * or everything is BUSY and frees nothing; pins count; bad handles pin nothing. */
+static void test_pinned_buffer(void **state) {
+    (void)state;
+    uint64_t e = new_executor(), other = new_executor(), b = ref_buffer(e, 6), len = 0;
+    float *data = NULL, *again = NULL;
+    REF_OK(hg_buffer_pin(e, b, &data, &len));
+    assert_int_equal(len, 6);
+    assert_int_equal((uintptr_t)data % 64, 0);
+    data[1] = -4.0f; /* the buffer is the memory */
+    REF_OK(hg_vector_abs_f32(e, b, b, 6));
+    assert_true(data[1] == 4.0f);
+    REF_OK(hg_buffer_pin(e, b, &again, &len));
+    assert_ptr_equal(again, data);
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 2 pins on its memory");
+    REF_EXPECT(HG_ERR_BUSY, hg_executor_cleanup(e));
+    expect_message("has 2 pins on its buffers' memory");
+    REF_EXPECT(HG_ERR_BUSY, hg_clear_all_registries());
+    expect_message("nothing freed");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 1 pin on its memory");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_unpin(e, b));
+    expect_message("is not pinned");
+    REF_EXPECT(HG_ERR_INVALID_HANDLE, hg_buffer_pin(other, b, &data, &len));
+    REF_EXPECT(HG_ERR_INVALID_HANDLE, hg_buffer_pin(e, 12345, &data, &len));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_pin(e, b, NULL, &len));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_pin(e, b, &data, NULL));
+    REF_OK(hg_buffer_cleanup(b)); /* no pin left behind by the failures */
+    uint64_t empty;
+    REF_OK(hg_executor_allocate_buffer(e, 0, &empty));
+    REF_OK(hg_buffer_pin(e, empty, &data, &len));
+    assert_non_null(data);
+    assert_int_equal(len, 0);
+    REF_OK(hg_buffer_unpin(e, empty));
+    REF_OK(hg_executor_cleanup(other));
+    REF_OK(hg_executor_cleanup(e));
+}
+
+/* Pins and unpins from 4 threads at once over one buffer all count. */
+typedef struct {
+    uint64_t e, b;
+    int ok;
+} pin_work;
+
+static void *pin_worker(void *arg) {
+    pin_work *w = arg;
+    float *data;
+    uint64_t len;
+    w->ok = 1;
+    for (int i = 0; i < 20000 && w->ok; i++)
+        w->ok = hg_buffer_pin(w->e, w->b, &data, &len) == HG_OK &&
+                hg_buffer_unpin(w->e, w->b) == HG_OK;
+    return NULL;
+}
+
+static void test_pins_from_threads(void **state) {
+    (void)state;
+    uint64_t e = new_executor(), b = ref_buffer(e, 16), len;
+    float *data;
+    REF_OK(hg_buffer_pin(e, b, &data, &len));
+    pin_work w[4];
+    pthread_t tid[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (pin_work){e, b, 0};
+        assert_int_equal(pthread_create(&tid[i], NULL, pin_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tid[i], NULL);
+        assert_true(w[i].ok);
+    }
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 1 pin on its memory");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_OK(hg_buffer_cleanup(b));
+    REF_OK(hg_executor_cleanup(e));
+}
+
 /* ---- buffers --------------------------------------------------------------------------- */
 
 /* Checks all eight properties of `b`. */
@@ -871,6 +951,8 @@ int main(void) {
         cmocka_unit_test(test_executor_cleanup_scope),
         cmocka_unit_test(test_cleanup_cost_after_many_handles),
         cmocka_unit_test(test_busy_buffer),
+        cmocka_unit_test(test_pinned_buffer),
+        cmocka_unit_test(test_pins_from_threads),
         cmocka_unit_test(test_buffer_properties),
         cmocka_unit_test(test_boundary_geometry),
         cmocka_unit_test(test_boundary_sharing),
