@@ -228,13 +228,14 @@ static long long jit_disk_count_get(void) {
     return end == buf || *end != '\n' || errno != 0 || v < 0 ? -1 : v;
 }
 
-/* Writes the count file's number in place (trim_lock and its flock held); a failed write
- * leaves a file without a number, which the next count or open replaces by a scan. */
+/* Writes the count file's number in place (trim_lock and its flock held); a failed or
+ * short write empties the file, so that the next count or open scans instead of reading a
+ * mix of two numbers. */
 static void jit_disk_count_put(long long v) {
     char buf[JIT_DISK_COUNT_WIDTH + 2];
     int len = snprintf(buf, sizeof buf, "%0*lld\n", JIT_DISK_COUNT_WIDTH, v < 0 ? 0 : v);
-    if (pwrite(jit_d.countfd, buf, (size_t)len, 0) != len)
-        return; /* nothing more to do: see above */
+    if (pwrite(jit_d.countfd, buf, (size_t)len, 0) != len && ftruncate(jit_d.countfd, 0) != 0)
+        jit_disk_refuse("cannot write %s/%s: %s", jit_d.dir, JIT_DISK_COUNT, strerror(errno));
 }
 
 /* Scans the directory (trim_lock and the count's flock held): refuses on an untrusted
@@ -357,7 +358,8 @@ static void jit_disk_open_count(void) {
     pthread_mutex_unlock(&jit_d.trim_lock);
 }
 
-/* Resolves, creates and checks the directory once, then scans it (see the top). */
+/* Resolves, creates and checks the directory once, then opens its count file (see the
+ * top). */
 static void jit_disk_init(void) {
     pthread_once(&jit_d.env_once, jit_disk_env_read);
     const char *s = jit_d.env_dir;
