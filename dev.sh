@@ -4,7 +4,7 @@
 #                   in Python, a JIT vs interpreter vs NumPy comparison, the quick benchmark
 #   ./dev.sh test   install what is missing, build, run every test (CTest: C and Python),
 #                   then build and test once more without the JIT ($BUILD_DIR-interp)
-#   ./dev.sh bench  install what is missing, build, run the full benchmark (~2 minutes)
+#   ./dev.sh bench  install what is missing, build, run the full benchmark (~3 minutes; --quick: under a minute)
 #   ./dev.sh sanitize K  install what is missing and clang 19, build with HG_SANITIZE=K
 #                   (address: ASan + UBSan, into $BUILD_DIR-asan; thread: TSan, into
 #                   $BUILD_DIR-tsan) and run every test there, Python included

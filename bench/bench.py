@@ -33,6 +33,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
+from progress import Progress, count_and_exit  # noqa: E402  (bench/progress.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS_DEF = os.path.join(HERE, "..", "canon", "ops.def")
@@ -401,26 +402,24 @@ def main():
     ap.add_argument("--ops", help="comma list of op names")
     ap.add_argument("--sizes", help="comma list of lengths (k/Ki/M/Mi suffixes)")
     ap.add_argument("--csv", default="py.csv")
+    ap.add_argument("--count", action="store_true",
+                    help="print the number of progress steps and exit (bench/progress.py)")
     args = ap.parse_args()
     args.ops = set(args.ops.split(",")) if args.ops else None
     args.sizes = ([parse_count(s) for s in args.sizes.split(",")] if args.sizes else
                   QUICK_SIZES if args.quick else FULL_SIZES)
     args.shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
     ops = [row for row in read_ops() if not args.ops or row[0] in args.ops]
-    args.backends = backends()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress bar is optional
-        tqdm = None
-    os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
     total = len(ops) * len(args.sizes) + len(contraction_cases(args.shapes))
+    count_and_exit(args, total)
+    args.backends = backends()
+    os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
     with open(args.csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         info_rows(writer)
         e = hf.new_executor()
-        progress = (tqdm(total=total, desc="bench.py", file=sys.stderr, leave=False, disable=None)
-                    if tqdm else _NoProgress())
+        progress = Progress(total, "bench.py")
         try:
             run_elementwise(args, writer, e, ops, progress)
             run_contractions(args, writer, e, progress)
@@ -428,22 +427,6 @@ def main():
             progress.close()
             hf.executor_cleanup(e)
     print(f"CSV: {args.csv}")
-
-
-class _NoProgress:
-    """Stands in for tqdm when it is not installed."""
-
-    def set_postfix_str(self, text):
-        pass
-
-    def update(self, n):
-        pass
-
-    def write(self, text):
-        print(text, flush=True)
-
-    def close(self):
-        pass
 
 
 if __name__ == "__main__":

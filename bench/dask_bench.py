@@ -46,6 +46,7 @@ except ImportError as exc:
 
 import hologram_ffi.dask as hd  # noqa: E402
 from report import cpu_model, emit, fmt_x, spread, table  # noqa: E402  (bench/report.py)
+from progress import Progress, count_and_exit  # noqa: E402  (bench/progress.py)
 
 TARGET = 1.5
 F32 = np.float32
@@ -141,10 +142,15 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--csv")
     ap.add_argument("--md")
+    ap.add_argument("--count", action="store_true",
+                    help="print the number of progress steps and exit (bench/progress.py)")
     args = ap.parse_args(argv)
     n = int(args.n or (1e7 if args.quick else 1e8))
     chunk = int(args.chunk or (1e6 if args.quick else 5e6))
     rounds = args.rounds or (3 if args.quick else 7)
+    # steps: the cluster and its data, the warm-up, each round, the overheads, the checks
+    count_and_exit(args, rounds + 4)
+    progress = Progress(rounds + 4, "dask_bench.py")
     load0 = os.getloadavg()
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None)
@@ -154,22 +160,33 @@ def main(argv=None):
         ab = da.random.RandomState(7).uniform(-3, 3, (2, n), chunks=(2, chunk)).astype(F32)
         a, b = client.persist([ab[0], ab[1]])
         distributed.wait([a, b])
+        progress.set_postfix_str("cluster and data")
+        progress.update(1)
         graphs = cases(a, b)
         for name, (_, gh, gn, kind) in graphs.items():      # warm-up: kernels, imports
             run(gh, kind)
             run(gn, kind)
+        progress.set_postfix_str("warm-up")
+        progress.update(1)
         times = {name: {"hologram": [], "numpy": []} for name in graphs}
         for r in range(rounds):
             for name, (_, gh, gn, kind) in graphs.items():
                 order = (("hologram", gh), ("numpy", gn))
                 for path, g in (order if r % 2 == 0 else order[::-1]):
                     times[name][path].append(run(g, kind))
+            progress.set_postfix_str(f"round {r + 1}/{rounds}")
+            progress.update(1)
         overhead = {name: {path: task_overhead(client, g, kind)
                            for path, g in (("hologram", gh), ("numpy", gn))}
                     for name, (_, gh, gn, kind) in graphs.items()}
         noop = noop_cost(client)
+        progress.set_postfix_str("overheads")
+        progress.update(1)
         verdicts = checks(a, b, graphs)
+        progress.set_postfix_str("checks")
+        progress.update(1)
     finally:
+        progress.close()
         client.close()
         cluster.close()
     load1 = os.getloadavg()

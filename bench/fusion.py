@@ -51,6 +51,7 @@ import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
 from report import cpu_model, fmt_ns, fmt_x, size_label, table  # noqa: E402  (bench/report.py)
+from progress import Progress, count_and_exit  # noqa: E402  (bench/progress.py)
 
 FULL_SIZES = [1 << 20, 1 << 14, 16]
 QUICK_SIZES = [1 << 14]
@@ -440,8 +441,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="n = 16 Ki only, few rounds")
     ap.add_argument("--csv", default="fusion.csv")
     ap.add_argument("--md", default="fusion.md")
+    ap.add_argument("--count", action="store_true",
+                    help="print the number of progress steps and exit (bench/progress.py)")
     args = ap.parse_args()
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    count_and_exit(args, len(sizes) * len(FORMULAS))
     rounds, sample_ns = (7, 0.5e6) if args.quick else (30, 3e6)
     load_before = os.getloadavg()
     mods = optional_modules()
@@ -450,6 +454,7 @@ def main():
     e = hf.new_executor()
     rng = np.random.default_rng(2024)
     res = {}
+    progress = Progress(len(sizes) * len(FORMULAS), "fusion.py")
     try:
         for n in sizes:
             d = Data(n, rng, e)
@@ -459,12 +464,15 @@ def main():
                 measure(f, d, timings, rounds, sample_ns)
                 for im in timings:
                     res[(f.text, n, im.name)] = im
-                print(f"{f.text:22s} {size_label(n):>6s}  " + "  ".join(
+                progress.write(f"{f.text:22s} {size_label(n):>6s}  " + "  ".join(
                     f"{im.name} {fmt_ns(im.best())}" + ("" if im.check in ("ok", "bit-exact")
                                                         else f" [{im.check}{im.note}]")
-                    for im in timings), flush=True)
+                    for im in timings))
+                progress.set_postfix_str(f"{f.text} n={size_label(n)}")
+                progress.update(1)
             d.free()
     finally:
+        progress.close()
         hf.executor_cleanup(e)
     info["load_before"] = " ".join(f"{x:.2f}" for x in load_before)
     info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -5,7 +5,12 @@
  * the contractions, OpenBLAS; then the JIT's compile costs.
  *
  *   hg_bench [--quick] [--ops a,b] [--sizes 16,64Ki] [--shapes 64,4096x64x64]
- *            [--threads N] [--csv FILE]
+ *            [--threads N] [--csv FILE] [--count]
+ *
+ * Progress (bench/run.py drives this): with HG_BENCH_PROGRESS_FD=N in the environment,
+ * every measured case (op and size, shape, compile case) writes "step <label>\n" to file
+ * descriptor N; --count prints how many steps a run with the same options makes (the
+ * compile roles' steps need the JIT) and exits.
  *
  * The process started by the user is a driver: it writes the CSV header and runs itself
  * again as children (OpenBLAS and hologram read their environment at load time):
@@ -121,6 +126,7 @@ typedef struct bench_shape {
 
 typedef struct bench_opts {
     int quick;
+    int count;                         /* --count: print the number of steps, run nothing */
     const char *csv_path;
     const char *child;                 /* role, NULL in the driver */
     int threads;
@@ -248,6 +254,7 @@ static void bench_usage(FILE *f) {
             "  --sizes    elementwise lengths (default 16,1Ki,64Ki,1Mi,16Mi)\n"
             "  --shapes   contraction shapes: N (square) or MxNxK (gemm; matvec uses MxK)\n"
             "  --threads  HOLOGRAM_THREADS and OPENBLAS_NUM_THREADS (default 1)\n"
+            "  --count    print the number of progress steps of the run and exit\n"
             "  --csv      output file (default %s)\n",
             HG_BENCH_DEFAULT_CSV);
 }
@@ -335,6 +342,8 @@ static int bench_parse_args(int argc, char **argv, bench_opts *o) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--quick") == 0) {
             o->quick = 1;
+        } else if (strcmp(a, "--count") == 0) {
+            o->count = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             bench_usage(stdout);
             return 1;
@@ -411,6 +420,17 @@ static int bench_selected(const bench_opts *o, const char *name) {
         if (strcmp(o->ops[i], name) == 0)
             return 1;
     return 0;
+}
+
+/* One step done (see the top): "step <label>" to HG_BENCH_PROGRESS_FD, if set. */
+static void bench_progress(const char *op, const char *size) {
+    static int fd = -2;
+    if (fd == -2) {
+        const char *s = getenv("HG_BENCH_PROGRESS_FD");
+        fd = s && *s ? atoi(s) : -1;
+    }
+    if (fd >= 0)
+        dprintf(fd, "step %s %s\n", op, size);
 }
 
 /* ---- calls -------------------------------------------------------------------------------- */
@@ -713,6 +733,31 @@ static void bench_case_label(const bench_case *bc, const char **op, char *size, 
     }
 }
 
+/* bench_progress for a measured case. */
+static void bench_step(const bench_case *bc) {
+    const char *op;
+    char size[64];
+    bench_case_label(bc, &op, size, sizeof size);
+    bench_progress(op, size);
+}
+
+/* The number of steps (bench_progress calls) of a run with options o, the JIT present. */
+static size_t bench_steps(const bench_opts *o) {
+    size_t ops = 0, shapes = 0, blas = 0;
+    for (size_t i = 0; i < BENCH_N_OPS; i++)
+        ops += bench_selected(o, bench_ops[i].name) && ref_find(bench_ops[i].name);
+    for (size_t i = 0; i < o->n_shapes; i++)
+        shapes += bench_selected(o, o->shapes[i].kind == SHAPE_GEMM ? "gemm_f32" : "matvec_f32");
+#ifdef HG_BENCH_OPENBLAS
+    blas = shapes;
+#endif
+    size_t compile = 0;
+    for (size_t i = 0; i < BENCH_N_OPS; i++)
+        compile += bench_selected(o, bench_ops[i].name);
+    compile += bench_selected(o, "gemm_f32") + bench_selected(o, "matvec_f32");
+    return o->n_sizes * ops + shapes + blas + 2 * compile;
+}
+
 /* Appends one CSV row per measured impl of the case. */
 static void bench_write_rows(bench_ctx *cx, const bench_case *bc, const bench_impl *impls,
                              int n_impl, const bench_stat *stats) {
@@ -886,6 +931,7 @@ static void bench_contractions(bench_ctx *cx, const bench_impl *impls, int n_imp
         bench_measure(cx, &bc, impls, n_impl, stats);
         bench_write_rows(cx, &bc, impls, n_impl, stats);
         bench_print_line(cx, &bc, impls, n_impl, stats);
+        bench_step(&bc);
     }
 }
 
@@ -929,6 +975,7 @@ static void bench_role_main(bench_ctx *cx) {
             bench_measure(cx, &bc, impls, n_impl, stats);
             bench_write_rows(cx, &bc, impls, n_impl, stats);
             bench_print_line(cx, &bc, impls, n_impl, stats);
+            bench_step(&bc);
         }
 #ifdef HG_BENCH_OPENBLAS
     impls[n_impl++] = IMPL_BLAS;
@@ -1025,6 +1072,7 @@ static void bench_role_compile(bench_ctx *cx, int disk) {
                 (unsigned long long)kernels, note);
         fprintf(cx->csv, "compile,%s,%s,,,,%s,%.1f,%.1f,,,%d,1,-,%s\n", op, size,
                 disk ? "disk_call" : "cold_call", wbest, wall_med[c], done, note);
+        bench_progress(op, disk ? "disk load" : "cold compile");
     }
     fflush(cx->csv);
     char t1[32], t2[32];
@@ -1170,5 +1218,9 @@ int main(int argc, char **argv) {
     int p = bench_parse_args(argc, argv, &o);
     if (p)
         return p > 0 ? 0 : 2;
+    if (o.count) {
+        printf("%zu\n", bench_steps(&o));
+        return 0;
+    }
     return o.child ? bench_child(&o) : bench_driver(argc, argv, &o);
 }

@@ -29,6 +29,8 @@ import hologram_ffi as hg
 
 F32 = np.float32
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from progress import Progress, count_and_exit  # noqa: E402  (bench/progress.py)
 
 
 def openblas_threads():
@@ -138,12 +140,20 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
     ap.add_argument("--csv", help="write the rows here")
     ap.add_argument("--md", help="write the Markdown section here")
+    ap.add_argument("--count", action="store_true",
+                    help="print the number of progress steps and exit (bench/progress.py)")
     args = ap.parse_args()
     reps = 7 if args.quick else 31
     ncpu, mask = os.cpu_count(), sorted(os.sched_getaffinity(0))
     default = hg.get_num_threads()
     rows, md = [], []
     blas = openblas_threads()
+    loaded = default > 1 and len(mask) > 1
+    steps = ((8 if loaded else 0) +
+             ((3 * (1 if args.quick else 2) + 2 + bool(blas)) if default > 1 else 0) +
+             2 + (3 if blas else 0))
+    count_and_exit(args, steps)
+    progress = Progress(steps, "parallel.py")
 
     def row(section, what, a_name, a, b_name, b, spread, target, want=1.0, at_most=False):
         """One figure: ratio = a / b (how many times faster b is than a) unless at_most,
@@ -155,9 +165,11 @@ def main():
         rows.append({"section": section, "what": what, "a": a_name, "a_us": f"{a * 1e6:.1f}",
                      "b": b_name, "b_us": f"{b * 1e6:.1f}", "ratio": f"{ratio:.2f}",
                      "spread": f"{lo:.2f}-{hi:.2f}", "target": target, "met": met})
-        print(f"{section:>14} {what:<18} {a_name} {a * 1e6:9.1f} us  {b_name} {b * 1e6:9.1f} us"
-              f"  {ratio:5.2f}x ({lo:.2f}-{hi:.2f})  {target}: {'met' if met else 'MISSED'}",
-              flush=True)
+        progress.write(f"{section:>14} {what:<18} {a_name} {a * 1e6:9.1f} us  {b_name} "
+                       f"{b * 1e6:9.1f} us  {ratio:5.2f}x ({lo:.2f}-{hi:.2f})  {target}: "
+                       f"{'met' if met else 'MISSED'}")
+        progress.set_postfix_str(f"{section} {what}")
+        progress.update(1)
 
     print(f"parallel.py: {ncpu} CPUs, affinity {mask}, hologram default threads {default}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -166,7 +178,7 @@ def main():
         g512 = Gemm(ex, 512, 512, 512)
         # ---- loaded machine: default threads against one ----
         others = [c for c in mask if c != mask[0]]
-        if default > 1 and others:
+        if loaded:
             for k in (1, 3):
                 hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                         for _ in range(k)]
@@ -243,6 +255,7 @@ def main():
                 row("small gemm", "%dx%dx%d" % shape, "OpenBLAS 1t", ob, "hologram 1t", h1,
                     spread, ">= 0.5x OpenBLAS", want=0.5)
         hg.set_num_threads(default)
+    progress.close()
     md.append(f"## Threads (parallel.py)\n\n{ncpu} CPUs, affinity {mask}, default threads "
               f"{default}; medians of {reps} interleaved repetitions, spread = the middle half "
               "of per-repetition ratios. Ratio: how many times faster the hologram column is "

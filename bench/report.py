@@ -11,8 +11,8 @@ NumPy).  Writes summary.md: speed-up tables (time of the other path / time of th
 the issue's speed targets with the measured ratio and met/missed; the markdown sections
 given with --section (fusion.py's: evaluate() vs per-op calls, NumPy, numexpr, numba;
 tensors.py's: N-d compute vs NumPy), those present, as they are;
-and PNGs (log-log time vs size per op, GFLOP/s vs size for gemm/matvec, compile cost per
-op).
+and PNGs (log-log time vs size per op beside the JIT's speed-up vs size over NumPy, the
+interpreter and the gcc loop, GFLOP/s vs size for gemm/matvec, compile cost per op).
 """
 import argparse
 import csv
@@ -269,8 +269,52 @@ def checks(res):
     return bad
 
 
+# The speed-up curves: (label, color, style, numerator impl, denominator impl); > 1 means
+# the denominator (hologram's JIT) is faster.
+SPEEDUPS = [("NumPy / hologram_ffi JIT (Python)", "C3", "-D", "py:numpy", "py:hg_jit"),
+            ("interpreter / JIT (C)", "C1", "-s", "interp", "jit"),
+            ("gcc -O3 loop / JIT (C)", "C2", "-^", "gcc", "jit")]
+
+
+def speedup_plot(plt, res, ops, cols, rows, out_dir):
+    """speedups.png: per op, the SPEEDUPS ratios against n (the same grid as
+    elementwise.png, so the two read side by side); False when no ratio is there."""
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
+    drawn = False
+    for ax, op in zip(axes.flat, ops):
+        for label, color, style, num, den in SPEEDUPS:
+            pts = sorted((int(s), res.ratio(op, s, num, den)) for s in res.sizes[op]
+                         if res.ratio(op, s, num, den))
+            if pts:
+                ax.semilogx(*zip(*pts), style, color=color, label=label, ms=3, lw=1.2)
+                drawn = True
+        ax.axhline(1, color="0.4", lw=0.8, ls="--")
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:g}×"))
+        ax.set_title(op.replace("_f32", ""), fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(ops):]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower right", ncol=1, fontsize=10)
+    fig.suptitle("speed-up of hologram's JIT vs n (other path's time / the JIT's): above the "
+                 "dashed 1× line the JIT is faster; log2 scale", fontsize=13)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    if drawn:
+        fig.savefig(os.path.join(out_dir, "speedups.png"), dpi=80)
+    plt.close(fig)
+    return drawn
+
+
 def plot(res, out_dir):
-    """Writes elementwise.png, contractions.png and compile.png; returns their names."""
+    """Writes elementwise.png (times), speedups.png (ratios), contractions.png and
+    compile.png; returns their names."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -309,6 +353,8 @@ def plot(res, out_dir):
         fig.savefig(os.path.join(out_dir, "elementwise.png"), dpi=80)
         plt.close(fig)
         written.append("elementwise.png")
+        if speedup_plot(plt, res, elem_ops, cols, rows, out_dir):
+            written.append("speedups.png")
     con = [op for op in ("gemm_f32", "matvec_f32") if res.sizes.get(op)]
     if con:
         fig, axes = plt.subplots(1, len(con), figsize=(7 * len(con), 4.5), squeeze=False)
@@ -452,7 +498,11 @@ def main():
                   "API's tolerance.\n")
     if pngs:
         md.append("\n## Plots\n")
-        md.extend(f"![{p}]({p})\n" for p in pngs)
+        if "elementwise.png" in pngs and "speedups.png" in pngs:   # side by side
+            md.append("| time per call | speed-up of the JIT |\n|---|---|\n"
+                      "| ![elementwise.png](elementwise.png) | ![speedups.png](speedups.png) |\n")
+        md.extend(f"![{p}]({p})\n" for p in pngs if p not in ("elementwise.png", "speedups.png")
+                  or "speedups.png" not in pngs)
     path = os.path.join(args.out, "summary.md")
     with open(path, "w") as f:
         f.write("\n".join(md))

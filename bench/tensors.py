@@ -42,6 +42,7 @@ os.environ.setdefault("HOLOGRAM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import hologram_ffi as hf  # noqa: E402
+from progress import Progress, count_and_exit  # noqa: E402  (bench/progress.py)
 from report import cpu_model, emit, fmt_ns, fmt_x, spread, table  # noqa: E402  (bench/report.py)
 
 TARGET = 1.5
@@ -199,12 +200,16 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--csv")
     ap.add_argument("--md")
+    ap.add_argument("--count", action="store_true",
+                    help="print the number of progress steps and exit (bench/progress.py)")
     args = ap.parse_args(argv)
     rows, rounds, sample = (1024, 5, 0.02) if args.quick else (4096, 15, 0.05)
     load0 = os.getloadavg()
     rng = np.random.default_rng(42)
     ex = hf.new_executor()
     cases = make_cases(rows, rng, ex)
+    count_and_exit(args, len(cases))
+    progress = Progress(len(cases), "tensors.py")
     results = []
     for case in cases:
         times = measure(case, rounds, sample)
@@ -214,6 +219,9 @@ def main(argv=None):
         print(f"{case.name:8s} hologram {fmt_ns(min(h) * 1e9):>9s}  numpy {fmt_ns(min(n) * 1e9):>9s}"
               f"  ratio {min(n) / min(h):5.2f}x best, {statistics.median(n) / statistics.median(h):5.2f}x"
               f" median  {checks['hologram'][0]}", file=sys.stderr)
+        progress.set_postfix_str(case.name)
+        progress.update(1)
+    progress.close()
     load1 = os.getloadavg()
     hf.executor_cleanup(ex)
     head = ["case", "hologram best", "NumPy best", "ratio best", "ratio median",

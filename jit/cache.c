@@ -16,7 +16,8 @@
  * only under the lock, so eviction (under the lock) sees refs == 1 only for an idle
  * entry; a call drops its reference without the lock, and whoever drops the last one
  * (only possible after the entry left the table) unloads the code.
- * Capacity: HOLOGRAM_CACHE_ENTRIES (default JIT_CACHE_DEFAULT), read at first use.
+ * Capacity: HOLOGRAM_CACHE_ENTRIES (1..JIT_CACHE_MAX, default JIT_CACHE_DEFAULT), read
+ * once with the other knobs of the JIT (jit_env_check).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,9 +28,11 @@
 
 #include <llvm-c/Orc.h>
 
+#include "../canon/env.h"
 #include "jit_internal.h"
 
 #define JIT_CACHE_DEFAULT 4096u
+#define JIT_CACHE_MAX (1ll << 24)
 #define JIT_FNV_PRIME 0x100000001b3ull
 
 typedef struct jit_entry {
@@ -101,18 +104,45 @@ static double jit_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Reads the capacity and allocates the buckets (lock held); -1 when memory runs out. */
+/* The knobs of this file, read once (jit_cache_env): HOLOGRAM_CACHE_ENTRIES and
+ * HOLOGRAM_JIT_HASH_BITS (see jit_internal.h); a bad value keeps the default and its
+ * message. */
+static struct {
+    pthread_once_t once;
+    uint64_t capacity;
+    uint64_t form_mask;
+    char bad[192];
+} jit_ce = {.once = PTHREAD_ONCE_INIT, .capacity = JIT_CACHE_DEFAULT, .form_mask = ~0ull};
+
+static void jit_cache_env_read(void) {
+    long long v;
+    if (canon_env_int("HOLOGRAM_CACHE_ENTRIES", 1, JIT_CACHE_MAX, &v, jit_ce.bad,
+                      sizeof jit_ce.bad) == 1)
+        jit_ce.capacity = (uint64_t)v;
+    char bad[sizeof jit_ce.bad] = "";
+    if (canon_env_int("HOLOGRAM_JIT_HASH_BITS", 1, 63, &v, bad, sizeof bad) == 1)
+        jit_ce.form_mask = (1ull << v) - 1;
+    if (!jit_ce.bad[0])
+        memcpy(jit_ce.bad, bad, sizeof bad);
+}
+
+static void jit_cache_env(void) {
+    pthread_once(&jit_ce.once, jit_cache_env_read);
+}
+
+hg_status jit_env_check(char *err, size_t cap) {
+    jit_cache_env();
+    if (jit_ce.bad[0])
+        return jit_fail(HG_ERR_INVALID_ARGUMENT, err, cap, "%s", jit_ce.bad);
+    return jit_disk_env_check(err, cap);
+}
+
+/* Allocates the buckets for the capacity (lock held); -1 when memory runs out. */
 static int jit_cache_init(void) {
     if (jit_c.n_buckets)
         return 0;
-    uint64_t cap = JIT_CACHE_DEFAULT;
-    const char *s = getenv("HOLOGRAM_CACHE_ENTRIES");
-    if (s && *s) {
-        char *end;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (*end == '\0' && v > 0)
-            cap = v;
-    }
+    jit_cache_env();
+    const uint64_t cap = jit_ce.capacity;
     size_t nb = 64;
     while (nb < cap && nb < ((size_t)1 << 20))
         nb <<= 1;
@@ -124,26 +154,12 @@ static int jit_cache_init(void) {
     return 0;
 }
 
-/* HOLOGRAM_JIT_HASH_BITS (see jit_internal.h): the bits of the form hash kept in keys. */
-static pthread_once_t jit_mask_once = PTHREAD_ONCE_INIT;
-static uint64_t jit_form_mask = ~0ull;
-
-static void jit_mask_read(void) {
-    const char *s = getenv("HOLOGRAM_JIT_HASH_BITS");
-    if (s && *s) {
-        char *end;
-        unsigned long v = strtoul(s, &end, 10);
-        if (*end == '\0' && v >= 1 && v < 64)
-            jit_form_mask = (1ull << v) - 1;
-    }
-}
-
 /* The specialization key of running p on args (see jit_internal.h). */
 static void jit_make_key(const canon_program *p, const canon_args *args, int bclass,
                          jit_key *k) {
     memset(k, 0, sizeof *k);
-    pthread_once(&jit_mask_once, jit_mask_read);
-    k->form = p->hash & jit_form_mask;
+    jit_cache_env();
+    k->form = p->hash & jit_ce.form_mask;
     k->bclass = bclass < 0 ? -1 : bclass;
     canon_domain dom = CANON_DOM_RANGE;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)
@@ -235,6 +251,21 @@ typedef struct {
     double seconds;
 } jit_loaded;
 
+/* HOLOGRAM_DUMP=ir/opt-ir for the kernel `name` of p and k that came from the disk cache:
+ * lowers it again, only to print it (jit_session_dump_loaded). */
+static void jit_dump_loaded(const canon_program *p, const jit_key *k, const char *name) {
+    char err[256];
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMModuleRef mod = NULL;
+    if (jit_lower(p, k, name, 0, LLVMOrcThreadSafeContextGetContext(tsc), &mod, err,
+                  sizeof err) != HG_OK)
+        mod = NULL;
+    jit_session_dump_loaded(mod, err);
+    if (mod)
+        LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+}
+
 /* Loads the kernel of key k from disk, or lowers and compiles it (writing it to disk). */
 static hg_status jit_produce(const canon_program *p, const jit_key *k, uint64_t h,
                              jit_loaded *out, char *err, size_t cap) {
@@ -246,6 +277,8 @@ static hg_status jit_produce(const canon_program *p, const jit_key *k, uint64_t 
         if (jit_session_load(obj, name, &out->fn, &out->tracker, err, cap) == HG_OK) {
             out->from_disk = 1;
             out->seconds = jit_now() - t0;
+            if (jit_session_dumping())
+                jit_dump_loaded(p, k, name);
             return HG_OK;
         }
         jit_disk_forget(k); /* valid checksum but unusable: never trust it again */

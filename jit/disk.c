@@ -1,7 +1,8 @@
 /*
  * jit/disk.c — the on-disk object cache, which loads only what this user's hologram wrote.
  *
- * Directory: HOLOGRAM_CACHE_DIR ("off" disables), else $XDG_CACHE_HOME/hologram, else
+ * Directory: HOLOGRAM_CACHE_DIR ("off" disables; else an absolute path: anything else
+ * fails every op, see jit_env_check), else $XDG_CACHE_HOME/hologram, else
  * ~/.cache/hologram.  The cache root is HOLOGRAM_CACHE_DIR itself, else $XDG_CACHE_HOME,
  * else ~/.cache.  On first use (once per process):
  *   - missing directories are created 0700;
@@ -12,8 +13,11 @@
  *   - the directory is opened O_NOFOLLOW and checked again through that descriptor, which
  *     every later operation goes through (openat, renameat, unlinkat), so nothing can
  *     swap the path afterwards;
- *   - its entries are scanned: an object or temporary name that is not a regular file
- *     owned by the euid and not writable by group or others refuses the cache.
+ *   - its count file (JIT_DISK_COUNT) is opened O_NOFOLLOW and must pass the checks of an
+ *     object (below); without one, the directory is scanned once to make it.
+ * Every scan (that one and the trims') checks each entry: an object or temporary name that
+ * is not a regular file owned by the euid and not writable by group or others refuses the
+ * cache.  So a first op costs the same whatever the number of stored objects.
  * Each load opens its object O_NOFOLLOW and checks it with fstat the same way.  Anything
  * else refuses the cache for the process: from then on it loads, writes and deletes
  * nothing, and jit_disk_refusal gives the one message saying why (hg_cache_stats's
@@ -25,15 +29,18 @@
  * that does not check (truncated, corrupted, another form) is deleted and the kernel
  * recompiled.
  *
- * Bound: HOLOGRAM_CACHE_DISK_FILES objects (default JIT_DISK_DEFAULT_FILES), kept while
- * running.  A load refreshes its file's modification time.  Opening the directory counts
- * its objects; each write adds one, and a write that takes the count past the bound trims:
- * one scan that deletes the least recently used objects down to three quarters of the
- * bound (at least one) and takes the count from what is left, so a trim's scan is paid
- * once per bound/4 writes.  Slack: right after any write of this process the directory
- * holds at most the bound plus the number of this process's threads writing at that
- * moment (plus whatever other processes wrote since its last scan).  Temporary files older
- * than an hour (a writer that died) are deleted by each scan.
+ * Bound: HOLOGRAM_CACHE_DISK_FILES objects (1..JIT_DISK_MAX_FILES, default
+ * JIT_DISK_DEFAULT_FILES), kept while running.  A load refreshes its file's modification
+ * time.  The count file holds the number of objects, shared by the processes using the
+ * directory: each write adds one and each deletion of an invalid object takes one off,
+ * under flock.  When opening finds the count past the bound, or a write takes it past, the
+ * process trims: one scan (holding the count's lock) that deletes the least recently used
+ * objects down to three quarters of the bound (at least one) and writes the count of what
+ * is left, so a trim's scan is paid once per bound/4 writes.  Files deleted or added by
+ * hand are seen at the next scan (a count file deleted by hand: at the next open).  Slack:
+ * right after any write of this process the directory holds at most the bound plus the
+ * number of this process's threads writing at that moment (plus files added by hand).
+ * Temporary files older than an hour (a writer that died) are deleted by each scan.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,14 +52,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../canon/env.h"
 #include "disk_format.h"
 #include "jit_internal.h"
 
 #define JIT_DISK_DEFAULT_FILES 16384u
+#define JIT_DISK_MAX_FILES (1ll << 30)
+#define JIT_DISK_COUNT "objects.count" /* the object count: decimal, JIT_DISK_COUNT_WIDTH */
+#define JIT_DISK_COUNT_WIDTH 20        /* digits, then '\n' (rewritten in place) */
 #define JIT_DISK_STALE_TMP_SECONDS 3600
 #define JIT_DISK_SUFFIX ".hgo"
 #define JIT_DISK_TMP ".hgo.tmp."
@@ -60,19 +72,24 @@
 enum { JIT_DISK_OFF, JIT_DISK_ON, JIT_DISK_REFUSED };
 
 static struct {
-    pthread_once_t once;
+    pthread_once_t once, env_once;
     atomic_int state;
     int dirfd;
+    int countfd;                 /* JIT_DISK_COUNT, read-write */
     uid_t euid;
     char dir[PATH_MAX];          /* resolved */
     size_t limit;                /* HOLOGRAM_CACHE_DISK_FILES */
-    atomic_size_t objects;       /* objects in the directory, as far as this process knows */
+    char env_dir[PATH_MAX];      /* HOLOGRAM_CACHE_DIR's path, "": unset or "off" */
+    int env_off;                 /* HOLOGRAM_CACHE_DIR=off */
+    char env_bad[320];           /* a bad value of either, "" when both are good */
     atomic_uint serial;          /* temporary file names */
     pthread_mutex_t trim_lock;
     pthread_mutex_t msg_lock;
     char refusal[sizeof(((hg_cache_stats *)0)->disk_error)];
 } jit_d = {.once = PTHREAD_ONCE_INIT,
+           .env_once = PTHREAD_ONCE_INIT,
            .dirfd = -1,
+           .countfd = -1,
            .trim_lock = PTHREAD_MUTEX_INITIALIZER,
            .msg_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -114,12 +131,12 @@ static int jit_disk_trusted(const struct stat *sb, const char *what, const char 
     return 0;
 }
 
-/* Deletes file `name` if it is still the trusted file sb describes. */
-static void jit_disk_unlink(const char *name, const struct stat *sb) {
+/* Deletes file `name` if it is still the trusted file sb describes; 1 when it did. */
+static int jit_disk_unlink(const char *name, const struct stat *sb) {
     struct stat now;
-    if (fstatat(jit_d.dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
-        now.st_dev == sb->st_dev && now.st_ino == sb->st_ino && now.st_uid == jit_d.euid)
-        unlinkat(jit_d.dirfd, name, 0);
+    return fstatat(jit_d.dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(now.st_mode) && now.st_dev == sb->st_dev && now.st_ino == sb->st_ino &&
+           now.st_uid == jit_d.euid && unlinkat(jit_d.dirfd, name, 0) == 0;
 }
 
 /* mkdir -p, 0700 for what it creates; 0 when `path` is (now) there, else refuses. */
@@ -198,9 +215,32 @@ static int jit_disk_older(const void *a, const void *b) {
     return x->tv_nsec < y->tv_nsec ? -1 : x->tv_nsec > y->tv_nsec;
 }
 
-/* Scans the directory (trim_lock held, or at init): refuses on an untrusted object or
- * temporary file, deletes dead temporary files and, over the bound, the least recently
- * used objects down to 3/4 of it; sets the object count.  0, or -1 when refused. */
+/* The count file's number (trim_lock and its flock held); -1 when it holds none. */
+static long long jit_disk_count_get(void) {
+    char buf[JIT_DISK_COUNT_WIDTH + 2];
+    ssize_t r = pread(jit_d.countfd, buf, sizeof buf - 1, 0);
+    if (r <= 0)
+        return -1;
+    buf[r] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    return end == buf || *end != '\n' || errno != 0 || v < 0 ? -1 : v;
+}
+
+/* Writes the count file's number in place (trim_lock and its flock held); a failed or
+ * short write empties the file, so that the next count or open scans instead of reading a
+ * mix of two numbers. */
+static void jit_disk_count_put(long long v) {
+    char buf[JIT_DISK_COUNT_WIDTH + 2];
+    int len = snprintf(buf, sizeof buf, "%0*lld\n", JIT_DISK_COUNT_WIDTH, v < 0 ? 0 : v);
+    if (pwrite(jit_d.countfd, buf, (size_t)len, 0) != len && ftruncate(jit_d.countfd, 0) != 0)
+        jit_disk_refuse("cannot write %s/%s: %s", jit_d.dir, JIT_DISK_COUNT, strerror(errno));
+}
+
+/* Scans the directory (trim_lock and the count's flock held): refuses on an untrusted
+ * object or temporary file, deletes dead temporary files and, over the bound, the least
+ * recently used objects down to 3/4 of it; writes the count.  0, or -1 when refused. */
 static int jit_disk_scan(void) {
     int fd = openat(jit_d.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -255,34 +295,84 @@ static int jit_disk_scan(void) {
             jit_disk_unlink(files[i].name, &files[i].sb);
         n = keep;
     }
-    atomic_store(&jit_d.objects, n);
+    if (rc == 0)
+        jit_disk_count_put((long long)n);
     free(files);
     return rc;
 }
 
-/* The object-count bound: HOLOGRAM_CACHE_DISK_FILES when a positive integer, else the
- * default. */
-static size_t jit_disk_limit(void) {
-    const char *s = getenv("HOLOGRAM_CACHE_DISK_FILES");
-    if (s && *s) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (*end == '\0' && v > 0 && errno == 0 && v <= SIZE_MAX / 2)
-            return (size_t)v;
+/* Reads HOLOGRAM_CACHE_DIR and HOLOGRAM_CACHE_DISK_FILES (once); a bad value keeps the
+ * default and its message. */
+static void jit_disk_env_read(void) {
+    static const char *const words[] = {"off", NULL};
+    int word;
+    const char *path;
+    if (canon_env_path("HOLOGRAM_CACHE_DIR", words, sizeof jit_d.env_dir - 16, &word, &path,
+                       jit_d.env_bad, sizeof jit_d.env_bad) == 1) {
+        jit_d.env_off = word == 0;
+        if (path)
+            snprintf(jit_d.env_dir, sizeof jit_d.env_dir, "%s", path);
     }
-    return JIT_DISK_DEFAULT_FILES;
+    jit_d.limit = JIT_DISK_DEFAULT_FILES;
+    long long v;
+    char bad[sizeof jit_d.env_bad] = "";
+    if (canon_env_int("HOLOGRAM_CACHE_DISK_FILES", 1, JIT_DISK_MAX_FILES, &v, bad,
+                      sizeof bad) == 1)
+        jit_d.limit = (size_t)v;
+    if (!jit_d.env_bad[0])
+        memcpy(jit_d.env_bad, bad, sizeof bad);
 }
 
-/* Resolves, creates and checks the directory once, then scans it (see the top). */
+hg_status jit_disk_env_check(char *err, size_t cap) {
+    pthread_once(&jit_d.env_once, jit_disk_env_read);
+    if (jit_d.env_bad[0])
+        return jit_fail(HG_ERR_INVALID_ARGUMENT, err, cap, "%s", jit_d.env_bad);
+    return HG_OK;
+}
+
+/* Opens (creating) and checks the count file; scans when it holds no count or one past
+ * the bound.  Refuses the cache when the file cannot be trusted. */
+static void jit_disk_open_count(void) {
+    int fd = openat(jit_d.dirfd, JIT_DISK_COUNT,
+                    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    struct stat sb;
+    if (fd < 0) {
+        if (errno == ELOOP)
+            jit_disk_refuse("count file %s/%s is a symbolic link", jit_d.dir, JIT_DISK_COUNT);
+        else
+            jit_disk_refuse("cannot open %s/%s: %s", jit_d.dir, JIT_DISK_COUNT,
+                            strerror(errno));
+        return;
+    }
+    if (fstat(fd, &sb) != 0 || jit_disk_trusted(&sb, "count file", JIT_DISK_COUNT) != 0) {
+        close(fd);
+        return;
+    }
+    jit_d.countfd = fd;
+    pthread_mutex_lock(&jit_d.trim_lock);
+    flock(fd, LOCK_EX);
+    long long n = jit_disk_count_get();
+    if (n < 0 || (unsigned long long)n > jit_d.limit)
+        jit_disk_scan();
+    flock(fd, LOCK_UN);
+    pthread_mutex_unlock(&jit_d.trim_lock);
+}
+
+/* Resolves, creates and checks the directory once, then opens its count file (see the
+ * top). */
 static void jit_disk_init(void) {
-    const char *s = getenv("HOLOGRAM_CACHE_DIR");
+    pthread_once(&jit_d.env_once, jit_disk_env_read);
+    const char *s = jit_d.env_dir;
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char dir[PATH_MAX], root[PATH_MAX];
     int n;
-    if (s && strcmp(s, "off") == 0)
+    if (jit_d.env_off)
         return;
-    if (s && *s)
+    if (jit_d.env_bad[0]) { /* jit_env_check fails every op with it */
+        jit_disk_refuse("%s", jit_d.env_bad);
+        return;
+    }
+    if (*s)
         n = snprintf(root, sizeof root, "%s", s);
     else if (xdg && *xdg)
         n = snprintf(root, sizeof root, "%s", xdg);
@@ -291,13 +381,12 @@ static void jit_disk_init(void) {
     else
         return;
     jit_d.euid = geteuid();
-    jit_d.limit = jit_disk_limit();
     if (n <= 0 || (size_t)n >= sizeof root - 16) {
         jit_disk_refuse("the cache directory's name is longer than %zu bytes",
                         sizeof root - 16);
         return;
     }
-    if (snprintf(dir, sizeof dir, "%s%s", root, s && *s ? "" : "/hologram") >= (int)sizeof dir)
+    if (snprintf(dir, sizeof dir, "%s%s", root, *s ? "" : "/hologram") >= (int)sizeof dir)
         return; /* cannot happen: root leaves room */
     if (root[0] != '/') {
         jit_disk_refuse("the cache directory %s is not an absolute path", dir);
@@ -323,7 +412,7 @@ static void jit_disk_init(void) {
     }
     jit_d.dirfd = fd;
     atomic_store(&jit_d.state, JIT_DISK_ON);
-    jit_disk_scan();
+    jit_disk_open_count();
 }
 
 /* Content key of k on this target (SHA-256 of the key and jit_session_target()). */
@@ -378,6 +467,22 @@ static int jit_write_all(int fd, const void *buf, size_t len) {
     return 0;
 }
 
+/* Adds delta to the count file's number; past the bound, or when the file holds no number,
+ * scans (see the top). */
+static void jit_disk_count_add(long long delta) {
+    pthread_mutex_lock(&jit_d.trim_lock);
+    if (atomic_load(&jit_d.state) == JIT_DISK_ON) {
+        flock(jit_d.countfd, LOCK_EX);
+        long long n = jit_disk_count_get();
+        if (n < 0 || (unsigned long long)(n + delta) > jit_d.limit)
+            jit_disk_scan();
+        else
+            jit_disk_count_put(n + delta);
+        flock(jit_d.countfd, LOCK_UN);
+    }
+    pthread_mutex_unlock(&jit_d.trim_lock);
+}
+
 int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRef *out_obj,
                   char *name, size_t name_cap) {
     uint8_t content[JIT_SHA256_BYTES];
@@ -415,22 +520,12 @@ int jit_disk_read(const jit_key *key, const canon_program *p, LLVMMemoryBufferRe
         rc = *out_obj ? 0 : -1;
         if (rc == 0)
             futimens(fd, NULL); /* recently used: kept by a trim */
-    } else if (invalid) {
-        jit_disk_unlink(file, &sb); /* ours and not valid: recompiled and written anew */
+    } else if (invalid && jit_disk_unlink(file, &sb)) {
+        jit_disk_count_add(-1); /* ours and not valid: recompiled and written anew */
     }
     free(data);
     close(fd);
     return rc;
-}
-
-/* Counts one object written; past the bound, trims (see the top). */
-static void jit_disk_count_write(void) {
-    if (atomic_fetch_add(&jit_d.objects, 1) + 1 <= jit_d.limit)
-        return;
-    pthread_mutex_lock(&jit_d.trim_lock);
-    if (atomic_load(&jit_d.objects) > jit_d.limit && atomic_load(&jit_d.state) == JIT_DISK_ON)
-        jit_disk_scan();
-    pthread_mutex_unlock(&jit_d.trim_lock);
 }
 
 void jit_disk_write(const jit_key *key, const canon_program *p, const char *name,
@@ -451,7 +546,7 @@ void jit_disk_write(const jit_key *key, const canon_program *p, const char *name
         if (bad || renameat(jit_d.dirfd, tmp, jit_d.dirfd, file) != 0)
             unlinkat(jit_d.dirfd, tmp, 0);
         else
-            jit_disk_count_write();
+            jit_disk_count_add(1);
     }
     free(data);
 }
@@ -462,6 +557,6 @@ void jit_disk_forget(const jit_key *key) {
     struct stat sb;
     if (jit_disk_name(key, content, file) == 0 &&
         fstatat(jit_d.dirfd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-        jit_disk_trusted(&sb, "object", file) == 0)
-        jit_disk_unlink(file, &sb);
+        jit_disk_trusted(&sb, "object", file) == 0 && jit_disk_unlink(file, &sb))
+        jit_disk_count_add(-1);
 }

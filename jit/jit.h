@@ -28,6 +28,12 @@
 hg_status jit_run(const canon_program *p, const canon_args *args, int boundary_class,
                   float *result, char *err, size_t err_cap);
 
+/* HG_OK, or HG_ERR_INVALID_ARGUMENT with the message (canon/env.h) of the first bad value
+ * among the JIT's knobs: HOLOGRAM_CACHE_ENTRIES, HOLOGRAM_JIT_HASH_BITS, HOLOGRAM_CACHE_DIR,
+ * HOLOGRAM_CACHE_DISK_FILES (each read once per process).  The runtime fails every op
+ * with it; jit_run itself runs on the defaults. */
+hg_status jit_env_check(char *err, size_t err_cap);
+
 /* Counters of the process's kernel cache (fallbacks are counted by the runtime). */
 void jit_cache_stats(hg_cache_stats *out);
 /* Unloads every kernel and zeroes the counters. */

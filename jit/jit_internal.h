@@ -16,9 +16,9 @@
  *   HOLOGRAM_JIT_FAIL=1 (read at every miss) skips the disk cache and makes the lowering
  *   leave a block without terminator, so LLVMVerifyModule rejects the module and jit_run
  *   returns HG_ERR_COMPILE: the real error path, forced.
- *   HOLOGRAM_JIT_HASH_BITS=N (1..63, read once) keeps only the low N bits of the form hash
- *   in cache keys, so that different forms share key hashes and disk files: what the full
- *   comparison of identities (cache.c, disk.c) must survive.
+ *   HOLOGRAM_JIT_HASH_BITS=N (1..63, read once; anything else fails ops) keeps only the
+ *   low N bits of the form hash in cache keys, so that different forms share key hashes
+ *   and disk files: what the full comparison of identities (cache.c, disk.c) must survive.
  */
 #ifndef HG_JIT_INTERNAL_H
 #define HG_JIT_INTERNAL_H
@@ -100,6 +100,14 @@ void jit_session_prepare(LLVMModuleRef m);
  * *out_obj is owned by the caller. */
 hg_status jit_session_compile(LLVMModuleRef m, LLVMMemoryBufferRef *out_obj, char *err,
                               size_t cap);
+/* 1 when HOLOGRAM_DUMP asks for "ir" or "opt-ir". */
+int jit_session_dumping(void);
+/* HOLOGRAM_DUMP for a kernel loaded from the disk cache: module m (borrowed), lowered again
+ * by the code that lowered the object (JIT_CODE_HASH is part of the object's key), is
+ * verified, optimized and printed as jit_session_compile prints, and nothing is emitted.
+ * m NULL (or a failure there): prints a heading saying the IR could not be regenerated and
+ * why (err when m is NULL). */
+void jit_session_dump_loaded(LLVMModuleRef m, const char *err);
 /* Loads object `obj` (taken, also on error) under a new resource tracker and looks up
  * `name`.  *out_tracker identifies the code for jit_session_unload. */
 hg_status jit_session_load(LLVMMemoryBufferRef obj, const char *name, jit_kernel_fn *out_fn,
@@ -305,5 +313,7 @@ void jit_disk_write(const jit_key *key, const canon_program *p, const char *name
 void jit_disk_forget(const jit_key *key);
 /* Why the disk cache was refused for this process ("" when it was not) into buf[0..cap). */
 void jit_disk_refusal(char *buf, size_t cap);
+/* jit_env_check's part for HOLOGRAM_CACHE_DIR and HOLOGRAM_CACHE_DISK_FILES. */
+hg_status jit_disk_env_check(char *err, size_t cap);
 
 #endif /* HG_JIT_INTERNAL_H */

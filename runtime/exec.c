@@ -17,6 +17,10 @@
  * other value makes every op fail, naming the value, until hg_set_backend picks a valid
  * one), and hg_set_backend changes it at any time.  Built without HG_WITH_JIT, the only
  * backend is "interp".
+ *
+ * Knobs (canon/env.h): every op first checks the environment (rt_env_check): a bad value
+ * of HOLOGRAM_BACKEND, HOLOGRAM_DUMP, the JIT's knobs (jit_env_check) or HOLOGRAM_THREADS
+ * (rt_par_check) makes it fail with HG_ERR_INVALID_ARGUMENT naming the variable and value.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../canon/env.h"
 #include "interp.h"
 #include "rt.h"
 #ifdef HG_WITH_JIT
@@ -41,10 +46,18 @@ enum { RT_BACKEND_INVALID, RT_BACKEND_JIT, RT_BACKEND_INTERP };
 
 static atomic_int rt_backend = RT_BACKEND_DEFAULT;
 static pthread_once_t rt_env_once = PTHREAD_ONCE_INIT;
-static char rt_backend_env[64];     /* the rejected HOLOGRAM_BACKEND value (truncated) */
-static int rt_dump_canon;           /* HOLOGRAM_DUMP contains "canon" */
+static char rt_backend_bad[192];    /* the message of a bad HOLOGRAM_BACKEND */
+static char rt_dump_bad[192];       /* the message of a bad HOLOGRAM_DUMP */
+static int rt_dump_canon;           /* HOLOGRAM_DUMP lists "canon" */
 static atomic_bool rt_dumped[CANON_OP_COUNT]; /* op already dumped */
 static atomic_ullong rt_fallbacks;
+
+/* The backends' names (the words HOLOGRAM_BACKEND accepts). */
+#ifdef HG_WITH_JIT
+static const char *const rt_backend_names[] = {"jit", "interp", NULL};
+#else
+static const char *const rt_backend_names[] = {"interp", NULL};
+#endif
 
 /* The backend named `name`, or RT_BACKEND_INVALID. */
 static int rt_backend_parse(const char *name) {
@@ -57,17 +70,18 @@ static int rt_backend_parse(const char *name) {
     return RT_BACKEND_INVALID;
 }
 
-/* Reads HOLOGRAM_BACKEND and HOLOGRAM_DUMP (once per process). */
+/* Reads HOLOGRAM_BACKEND and HOLOGRAM_DUMP (once per process, canon/env.h). */
 static void rt_env_read(void) {
-    const char *backend = getenv("HOLOGRAM_BACKEND");
-    if (backend && *backend) {
-        int b = rt_backend_parse(backend);
-        if (b == RT_BACKEND_INVALID)
-            snprintf(rt_backend_env, sizeof rt_backend_env, "%s", backend);
-        atomic_store(&rt_backend, b);
-    }
-    const char *dump = getenv("HOLOGRAM_DUMP");
-    rt_dump_canon = dump && strstr(dump, "canon") != NULL;
+    int i;
+    int got = canon_env_word("HOLOGRAM_BACKEND", rt_backend_names, &i, rt_backend_bad,
+                             sizeof rt_backend_bad);
+    if (got != 0)
+        atomic_store(&rt_backend, got < 0 ? RT_BACKEND_INVALID
+                                          : rt_backend_parse(rt_backend_names[i]));
+    static const char *const dump_words[] = CANON_DUMP_WORDS;
+    unsigned dump = 0;
+    canon_env_words("HOLOGRAM_DUMP", dump_words, &dump, rt_dump_bad, sizeof rt_dump_bad);
+    rt_dump_canon = (dump & CANON_DUMP_CANON) != 0;
 }
 
 /* The current backend; INVALID_ARGUMENT (naming the environment value) when
@@ -77,16 +91,26 @@ static hg_status rt_backend_current(int *out) {
     int b = atomic_load(&rt_backend);
     if (b == RT_BACKEND_INVALID)
 #ifdef HG_WITH_JIT
-        return rt_error(HG_ERR_INVALID_ARGUMENT,
-                        "HOLOGRAM_BACKEND=\"%s\" is not a backend (use \"jit\" or \"interp\")",
-                        rt_backend_env);
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s", rt_backend_bad);
 #else
-        return rt_error(HG_ERR_INVALID_ARGUMENT,
-                        "HOLOGRAM_BACKEND=\"%s\" is not a backend of this build (built without "
-                        "the JIT: only \"interp\")", rt_backend_env);
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s (this build has no JIT)", rt_backend_bad);
 #endif
     *out = b;
     return HG_OK;
+}
+
+/* HG_OK, or INVALID_ARGUMENT (recorded) naming the first bad knob other than the backend:
+ * HOLOGRAM_DUMP, the JIT's, HOLOGRAM_THREADS. */
+static hg_status rt_env_check(void) {
+    pthread_once(&rt_env_once, rt_env_read);
+    if (rt_dump_bad[0])
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s", rt_dump_bad);
+#ifdef HG_WITH_JIT
+    char err[512];
+    if (jit_env_check(err, sizeof err) != HG_OK)
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s", err);
+#endif
+    return rt_par_check();
 }
 
 /* Selects the backend for the whole process. */
@@ -267,7 +291,7 @@ hg_status rt_exec(const canon_program *p, const canon_args *args, int boundary_c
     rt_exec_ctx c = {RT_BACKEND_DEFAULT, boundary_class, false};
     hg_status st = rt_backend_current(&c.backend);
     if (st == HG_OK)
-        st = rt_par_check();
+        st = rt_env_check();
     if (st != HG_OK)
         return st;
     for (uint32_t s = 0; s < p->n_stages && s < CANON_MAX_STAGES; s++)

@@ -70,14 +70,40 @@ static void rt_release_expr(void *obj, void *ctx) {
     rt_expr_release(obj);
 }
 
-/* Frees every expression, tensor, buffer and executor, then the memory cache. */
+/* rt_for_each callback: adds an executor's pins to *(uint64_t *)ctx. */
+static void rt_count_pins(void *obj, void *ctx) {
+    *(uint64_t *)ctx += ((rt_executor *)obj)->pins;
+}
+
+/* BUSY (recorded) when executor e has pinned buffers. */
+static hg_status rt_executor_pinned(const rt_executor *e) {
+    if (!e->pins)
+        return HG_OK;
+    return rt_error(HG_ERR_BUSY, "executor 0x%016llx has %llu pin%s on its buffers' memory "
+                    "(arrays over it, hg_buffer_pin): nothing freed",
+                    (unsigned long long)e->handle, (unsigned long long)e->pins,
+                    e->pins == 1 ? "" : "s");
+}
+
+/* Frees every expression, tensor, buffer and executor, then the memory cache; BUSY while
+ * any buffer is pinned. */
 hg_status hg_clear_all_registries(void) {
     rt_enter(1);
-    rt_for_each(RT_KIND_EXPR, rt_release_expr, NULL);
-    rt_for_each(RT_KIND_EXECUTOR, rt_release_executor, NULL);
+    uint64_t pins = 0;
+    rt_for_each(RT_KIND_EXECUTOR, rt_count_pins, &pins);
+    hg_status st = HG_OK;
+    if (pins) {
+        st = rt_error(HG_ERR_BUSY, "clear_all_registries: %llu pin%s on buffers' memory "
+                      "(arrays over it, hg_buffer_pin): nothing freed",
+                      (unsigned long long)pins, pins == 1 ? "" : "s");
+    } else {
+        rt_for_each(RT_KIND_EXPR, rt_release_expr, NULL);
+        rt_for_each(RT_KIND_EXECUTOR, rt_release_executor, NULL);
+    }
     rt_leave();
-    rt_mem_trim();
-    return HG_OK;
+    if (st == HG_OK)
+        rt_mem_trim();
+    return st;
 }
 
 /* ---- executors ------------------------------------------------------------------------- */
@@ -103,11 +129,13 @@ hg_status hg_new_executor(uint64_t *out_executor) {
     return st;
 }
 
-/* Frees the executor and everything made from it. */
+/* Frees the executor and everything made from it; BUSY while a buffer of it is pinned. */
 hg_status hg_executor_cleanup(uint64_t executor) {
     rt_enter(1);
     rt_executor *e;
     hg_status st = rt_get_executor(executor, &e);
+    if (st == HG_OK)
+        st = rt_executor_pinned(e);
     if (st == HG_OK)
         rt_executor_release(e);
     rt_leave();
@@ -216,7 +244,7 @@ hg_status hg_executor_allocate_boundary_buffer(uint64_t executor, uint64_t class
     return st;
 }
 
-/* Frees a buffer nobody views; BUSY while tensors view it. */
+/* Frees a buffer nobody views; BUSY while tensors view it or it is pinned. */
 hg_status hg_buffer_cleanup(uint64_t buffer) {
     rt_enter(1);
     rt_buffer *b;
@@ -224,6 +252,10 @@ hg_status hg_buffer_cleanup(uint64_t buffer) {
     if (st == HG_OK && b->views > 0)
         st = rt_error(HG_ERR_BUSY, "buffer 0x%016llx is viewed by %u tensor%s",
                       (unsigned long long)buffer, (unsigned)b->views, b->views == 1 ? "" : "s");
+    if (st == HG_OK && b->pins > 0)
+        st = rt_error(HG_ERR_BUSY, "buffer 0x%016llx has %llu pin%s on its memory (arrays "
+                      "over it, hg_buffer_pin)", (unsigned long long)buffer,
+                      (unsigned long long)b->pins, b->pins == 1 ? "" : "s");
     if (st == HG_OK)
         rt_buffer_release(b);
     rt_leave();
@@ -297,6 +329,40 @@ hg_status hg_buffer_read(uint64_t executor, uint64_t buffer, float *dst, uint64_
                       (unsigned long long)n);
     if (st == HG_OK && n > 0)
         memcpy(dst, b->data, n * sizeof(float));
+    rt_leave();
+    return st;
+}
+
+/* Pins the buffer and gives its memory (exclusive lock: pins change only under it). */
+hg_status hg_buffer_pin(uint64_t executor, uint64_t buffer, float **out_data,
+                        uint64_t *out_length) {
+    rt_enter(1);
+    rt_buffer *b;
+    hg_status st = out_data && out_length
+                       ? rt_transfer_target(executor, buffer, 0, &b)
+                       : rt_error(HG_ERR_INVALID_ARGUMENT, "buffer_pin: an out pointer is NULL");
+    if (st == HG_OK) {
+        b->pins++;
+        b->exec->pins++;
+        *out_data = b->data; /* never NULL: rt_mem_alloc(0) gives a block too */
+        *out_length = b->length;
+    }
+    rt_leave();
+    return st;
+}
+
+/* Drops one pin. */
+hg_status hg_buffer_unpin(uint64_t executor, uint64_t buffer) {
+    rt_enter(1);
+    rt_buffer *b;
+    hg_status st = rt_transfer_target(executor, buffer, 0, &b);
+    if (st == HG_OK && b->pins == 0)
+        st = rt_error(HG_ERR_INVALID_ARGUMENT, "buffer_unpin: buffer 0x%016llx is not pinned",
+                      (unsigned long long)buffer);
+    if (st == HG_OK) {
+        b->pins--;
+        b->exec->pins--;
+    }
     rt_leave();
     return st;
 }

@@ -41,7 +41,6 @@
  * Workers never touch the calling thread's error state: each chunk writes its own status
  * and message, and the caller reports the first failure in chunk order.
  */
-#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -54,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../canon/env.h"
 #include "../canon/scalar.h"
 #include "rt.h"
 
@@ -62,7 +62,7 @@
 static pthread_once_t rt_par_once = PTHREAD_ONCE_INIT;
 static atomic_int rt_par_env_threads;  /* from HOLOGRAM_THREADS or the default */
 static atomic_int rt_par_forced;       /* hg_set_num_threads; 0: the environment's */
-static char rt_par_env_bad[64];        /* a rejected HOLOGRAM_THREADS value (truncated) */
+static char rt_par_env_bad[192];       /* the message of a bad HOLOGRAM_THREADS (canon/env.h) */
 
 /* ceil(quota / period) of a cgroup v2 cpu.max file ("max 100000" or "150000 100000"), or
  * 0 when there is no quota (or no such file). */
@@ -93,20 +93,12 @@ int rt_par_default_threads(void) {
 }
 
 /* Reads HOLOGRAM_THREADS (once per process): an integer in 1..RT_PAR_MAX_THREADS, or the
- * default; anything else is kept for rt_par_check to report. */
+ * default; the message of anything else is kept for rt_par_check to report. */
 static void rt_par_env_read(void) {
-    int t = rt_par_default_threads();
-    const char *s = getenv("HOLOGRAM_THREADS");
-    if (s && *s) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (*end == '\0' && errno == 0 && v >= 1 && v <= RT_PAR_MAX_THREADS)
-            t = (int)v;
-        else
-            snprintf(rt_par_env_bad, sizeof rt_par_env_bad, "%s", s);
-    }
-    atomic_store(&rt_par_env_threads, t);
+    long long v = rt_par_default_threads();
+    canon_env_int("HOLOGRAM_THREADS", 1, RT_PAR_MAX_THREADS, &v, rt_par_env_bad,
+                  sizeof rt_par_env_bad);
+    atomic_store(&rt_par_env_threads, (int)v);
 }
 
 int rt_par_threads(void) {
@@ -122,9 +114,8 @@ hg_status rt_par_check(void) {
         return HG_OK;
     pthread_once(&rt_par_once, rt_par_env_read);
     if (rt_par_env_bad[0])
-        return rt_error(HG_ERR_INVALID_ARGUMENT,
-                        "HOLOGRAM_THREADS=\"%s\" is not an integer in 1..%d (threads; or call "
-                        "hg_set_num_threads)", rt_par_env_bad, RT_PAR_MAX_THREADS);
+        return rt_error(HG_ERR_INVALID_ARGUMENT, "%s (threads; or call hg_set_num_threads)",
+                        rt_par_env_bad);
     return HG_OK;
 }
 

@@ -65,6 +65,7 @@ typedef struct rt_executor {
     float *boundary_pool;    /* HG_BOUNDARY_CLASSES * HG_BOUNDARY_CLASS_BYTES, made on first use */
     rt_link buffers;         /* its live buffers (rt_buffer.link) */
     rt_link tensors;         /* the live tensors over its buffers (rt_tensor.link) */
+    uint64_t pins;           /* the sum of its buffers' pins */
 } rt_executor;
 
 typedef struct rt_buffer {
@@ -75,6 +76,7 @@ typedef struct rt_buffer {
     uint64_t length;         /* elements */
     int boundary_class;      /* -1 for linear buffers, else 0..95 */
     uint32_t views;          /* live tensors viewing this buffer */
+    uint64_t pins;           /* hg_buffer_pin calls not yet unpinned */
 } rt_buffer;
 
 typedef struct rt_tensor {

@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "canon/canon.h"
+#include "canon/env.h"
 #include "canon/scalar.h"
 
 /* The identity of vector_add_f32's normal form, byte for byte (canon/rewrite.c): it keys
@@ -825,9 +827,100 @@ static void test_scalar_minmax(void **state) {
     assert_int_equal(canon_f2u(canon_abs_f32(-NAN)) >> 31, 0);
 }
 
+/* ---- environment knobs (canon/env.h) --------------------------------------------------- */
+
+/* Every parser on the values a user gets wrong: each bad one is refused with the variable
+ * and the value named and *out untouched; unset and "" leave the default. */
+static void test_env_parsers(void **state) {
+    (void)state;
+    static const char *const words[] = {"jit", "interp", NULL};
+    static const char *const dump[] = CANON_DUMP_WORDS;
+    static const struct {
+        const char *value;
+        int want; /* canon_env_int on 1..100: 1, 0 or -1 */
+        long long v;
+    } ints[] = {
+        {"0", -1, 0}, {"-5", -1, 0}, {"abc", -1, 0}, {"99999999999999999999999", -1, 0},
+        {"101", -1, 0}, {" 5", -1, 0}, {"5 ", -1, 0}, {"5x", -1, 0}, {"0x10", -1, 0},
+        {"-", -1, 0}, {"", 0, 0}, {"1", 1, 1}, {"100", 1, 100}, {"+7", 1, 7},
+    };
+    char msg[256];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        setenv("HOLOGRAM_TEST_KNOB", ints[i].value, 1);
+        long long v = -42;
+        msg[0] = '\0';
+        assert_int_equal(canon_env_int("HOLOGRAM_TEST_KNOB", 1, 100, &v, msg, sizeof msg),
+                         ints[i].want);
+        assert_int_equal(v, ints[i].want == 1 ? ints[i].v : -42);
+        if (ints[i].want < 0) {
+            char want[160];
+            snprintf(want, sizeof want,
+                     "HOLOGRAM_TEST_KNOB=\"%s\" is not an integer from 1 to 100", ints[i].value);
+            assert_string_equal(msg, want);
+        }
+    }
+    unsetenv("HOLOGRAM_TEST_KNOB");
+    long long v = -42;
+    assert_int_equal(canon_env_int("HOLOGRAM_TEST_KNOB", 1, 100, &v, msg, sizeof msg), 0);
+    assert_int_equal(v, -42);
+
+    int w = -42;
+    setenv("HOLOGRAM_TEST_KNOB", "interp", 1);
+    assert_int_equal(canon_env_word("HOLOGRAM_TEST_KNOB", words, &w, msg, sizeof msg), 1);
+    assert_int_equal(w, 1);
+    for (const char *const *bad = (const char *const[]){"jitt", "JIT", "0", " jit", NULL};
+         *bad; bad++) {
+        setenv("HOLOGRAM_TEST_KNOB", *bad, 1);
+        w = -42;
+        assert_int_equal(canon_env_word("HOLOGRAM_TEST_KNOB", words, &w, msg, sizeof msg), -1);
+        assert_int_equal(w, -42);
+        char want[160];
+        snprintf(want, sizeof want, "HOLOGRAM_TEST_KNOB=\"%s\" is not one of: jit, interp",
+                 *bad);
+        assert_string_equal(msg, want);
+    }
+
+    unsigned bits = 99;
+    setenv("HOLOGRAM_TEST_KNOB", "opt-ir,canon,", 1);
+    assert_int_equal(canon_env_words("HOLOGRAM_TEST_KNOB", dump, &bits, msg, sizeof msg), 1);
+    assert_int_equal(bits, CANON_DUMP_OPT_IR | CANON_DUMP_CANON);
+    setenv("HOLOGRAM_TEST_KNOB", "ir,irr", 1);
+    bits = 99;
+    assert_int_equal(canon_env_words("HOLOGRAM_TEST_KNOB", dump, &bits, msg, sizeof msg), -1);
+    assert_int_equal(bits, 99);
+    assert_string_equal(msg, "HOLOGRAM_TEST_KNOB=\"ir,irr\" has \"irr\", which is not one "
+                             "of: canon, ir, opt-ir");
+
+    static const char *const off[] = {"off", NULL};
+    const char *path = "unchanged";
+    setenv("HOLOGRAM_TEST_KNOB", "/tmp/x", 1);
+    assert_int_equal(canon_env_path("HOLOGRAM_TEST_KNOB", off, 16, &w, &path, msg, sizeof msg),
+                     1);
+    assert_int_equal(w, -1);
+    assert_string_equal(path, "/tmp/x");
+    setenv("HOLOGRAM_TEST_KNOB", "off", 1);
+    assert_int_equal(canon_env_path("HOLOGRAM_TEST_KNOB", off, 16, &w, &path, msg, sizeof msg),
+                     1);
+    assert_int_equal(w, 0);
+    assert_null(path);
+    for (const char *const *bad = (const char *const[]){"rel/dir", "OFF", "/0123456789abcdef",
+                                                         NULL};
+         *bad; bad++) {
+        setenv("HOLOGRAM_TEST_KNOB", *bad, 1);
+        assert_int_equal(
+            canon_env_path("HOLOGRAM_TEST_KNOB", off, 16, &w, &path, msg, sizeof msg), -1);
+        char want[200];
+        snprintf(want, sizeof want, "HOLOGRAM_TEST_KNOB=\"%s\" is neither an absolute path "
+                 "shorter than 16 bytes nor one of: off", *bad);
+        assert_string_equal(msg, want);
+    }
+    unsetenv("HOLOGRAM_TEST_KNOB");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_env_parsers),
         cmocka_unit_test(test_kind_table),
         cmocka_unit_test(test_builder),
         cmocka_unit_test(test_builder_errors),

@@ -9,7 +9,8 @@
  * refuses it).  Planted by another user, behind a symbolic link, in a directory another
  * user owns or anyone may write, or under an XDG_CACHE_HOME another user owns, it must be
  * refused: the op compiles and returns sums, hg_cache_stats.disk_error says why, and the
- * planted files are left where they are.
+ * planted files are left where they are.  So must a count file (objects.count) behind a
+ * symbolic link or planted by another user.
  *
  * Every case runs as the test's own user and, when the test runs as root, again as
  * nobody (a child that drops to uid/gid 65534 before it runs the op); the other user is
@@ -416,6 +417,25 @@ static void attacks(unsigned me, unsigned other) {
     assert_int_equal(lchown(obj, me, me), 0);
     expect_refused(me, dir, NULL, NULL, "is a symbolic link", obj);
     expect_refused(me, dir, NULL, NULL, "is a symbolic link", target);
+
+    /* the count file (jit/disk.c) as a symbolic link (ours) to a file of ours, or planted:
+     * refused, and neither it nor its target written */
+    static const uint8_t zero_count[] = "00000000000000000000\n";
+    path_of(dir, g_base, CASE("count-symlink"));
+    make_dir(dir, me, 0700);
+    path_of(target, dir, "elsewhere");
+    plant(target, zero_count, sizeof zero_count - 1, me, 0600);
+    path_of(obj, dir, "objects.count");
+    assert_int_equal(symlink(target, obj), 0);
+    assert_int_equal(lchown(obj, me, me), 0);
+    expect_refused(me, dir, NULL, NULL, "count file", obj);
+    expect_refused(me, dir, NULL, NULL, "is a symbolic link", target);
+    path_of(dir, g_base, CASE("count-planted"));
+    make_dir(dir, me, 0700);
+    path_of(obj, dir, "objects.count");
+    plant(obj, zero_count, sizeof zero_count - 1, other, 0600);
+    expect_refused(me, dir, NULL, NULL, me == 0 ? tag : "objects.count: Permission denied",
+                   obj); /* nobody cannot open root's file; root can, and checks its owner */
 
     /* XDG_CACHE_HOME owned by the attacker, its hologram/ ours */
     char xdg[PATH_MAX];

@@ -391,6 +391,7 @@ static void test_api_bad_handles(void **state)
     const char *s = "untouched";
     char *js = NULL;
     float f[4] = {1, 2, 3, 4};
+    float *pinned = NULL;
 
     nb = zoo_bad_executors(&z, bad);
     for (int k = 0; k < nb; k++) {
@@ -407,6 +408,10 @@ static void test_api_bad_handles(void **state)
                      "buffer_write (executor)");
         expect_error(hg_buffer_read(h, z.live_buf, f, 1), HG_ERR_INVALID_HANDLE, h,
                      "buffer_read (executor)");
+        expect_error(hg_buffer_pin(h, z.live_buf, &pinned, &out), HG_ERR_INVALID_HANDLE, h,
+                     "buffer_pin (executor)");
+        expect_error(hg_buffer_unpin(h, z.live_buf), HG_ERR_INVALID_HANDLE, h,
+                     "buffer_unpin (executor)");
         expect_error(hg_tensor_contiguous(h, z.tensor, &out), HG_ERR_INVALID_HANDLE, h,
                      "tensor_contiguous (executor)");
         expect_error(hg_tensor_reshape(h, z.tensor, "[64]", &out), HG_ERR_INVALID_HANDLE, h,
@@ -439,6 +444,9 @@ static void test_api_bad_handles(void **state)
         expect_error(hg_buffer_write(g_exec, h, f, 1), HG_ERR_INVALID_HANDLE, h,
                      "buffer_write");
         expect_error(hg_buffer_read(g_exec, h, f, 1), HG_ERR_INVALID_HANDLE, h, "buffer_read");
+        expect_error(hg_buffer_pin(g_exec, h, &pinned, &out), HG_ERR_INVALID_HANDLE, h,
+                     "buffer_pin");
+        expect_error(hg_buffer_unpin(g_exec, h), HG_ERR_INVALID_HANDLE, h, "buffer_unpin");
         expect_error(hg_tensor_from_buffer(h, "[1]", &out), HG_ERR_INVALID_HANDLE, h,
                      "tensor_from_buffer");
         expect_error(hg_tensor_from_buffer_with_strides(h, "[1]", "[1]", &out),
@@ -474,6 +482,7 @@ static void test_api_bad_handles(void **state)
 
     /* out-parameters are written only on success */
     assert_true(out == OUT_UNTOUCHED);
+    assert_null(pinned);
     assert_true(u32 == 0xA5A5A5A5u);
     assert_true(u8 == 0xA5);
     assert_string_equal(s, "untouched");

@@ -197,6 +197,86 @@ static void test_busy_buffer(void **state) {
     REF_OK(hg_executor_cleanup(e));
 }
 
+/* hg_buffer_pin: the buffer's own memory; while pinned, freeing the buffer, its executor
+ * or everything is BUSY and frees nothing; pins count; bad handles pin nothing. */
+static void test_pinned_buffer(void **state) {
+    (void)state;
+    uint64_t e = new_executor(), other = new_executor(), b = ref_buffer(e, 6), len = 0;
+    float *data = NULL, *again = NULL;
+    REF_OK(hg_buffer_pin(e, b, &data, &len));
+    assert_int_equal(len, 6);
+    assert_int_equal((uintptr_t)data % 64, 0);
+    data[1] = -4.0f; /* the buffer is the memory */
+    REF_OK(hg_vector_abs_f32(e, b, b, 6));
+    assert_true(data[1] == 4.0f);
+    REF_OK(hg_buffer_pin(e, b, &again, &len));
+    assert_ptr_equal(again, data);
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 2 pins on its memory");
+    REF_EXPECT(HG_ERR_BUSY, hg_executor_cleanup(e));
+    expect_message("has 2 pins on its buffers' memory");
+    REF_EXPECT(HG_ERR_BUSY, hg_clear_all_registries());
+    expect_message("nothing freed");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 1 pin on its memory");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_unpin(e, b));
+    expect_message("is not pinned");
+    REF_EXPECT(HG_ERR_INVALID_HANDLE, hg_buffer_pin(other, b, &data, &len));
+    REF_EXPECT(HG_ERR_INVALID_HANDLE, hg_buffer_pin(e, 12345, &data, &len));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_pin(e, b, NULL, &len));
+    REF_EXPECT(HG_ERR_INVALID_ARGUMENT, hg_buffer_pin(e, b, &data, NULL));
+    REF_OK(hg_buffer_cleanup(b)); /* no pin left behind by the failures */
+    uint64_t empty;
+    REF_OK(hg_executor_allocate_buffer(e, 0, &empty));
+    REF_OK(hg_buffer_pin(e, empty, &data, &len));
+    assert_non_null(data);
+    assert_int_equal(len, 0);
+    REF_OK(hg_buffer_unpin(e, empty));
+    REF_OK(hg_executor_cleanup(other));
+    REF_OK(hg_executor_cleanup(e));
+}
+
+/* Pins and unpins from 4 threads at once over one buffer all count. */
+typedef struct {
+    uint64_t e, b;
+    int ok;
+} pin_work;
+
+static void *pin_worker(void *arg) {
+    pin_work *w = arg;
+    float *data;
+    uint64_t len;
+    w->ok = 1;
+    for (int i = 0; i < 20000 && w->ok; i++)
+        w->ok = hg_buffer_pin(w->e, w->b, &data, &len) == HG_OK &&
+                hg_buffer_unpin(w->e, w->b) == HG_OK;
+    return NULL;
+}
+
+static void test_pins_from_threads(void **state) {
+    (void)state;
+    uint64_t e = new_executor(), b = ref_buffer(e, 16), len;
+    float *data;
+    REF_OK(hg_buffer_pin(e, b, &data, &len));
+    pin_work w[4];
+    pthread_t tid[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (pin_work){e, b, 0};
+        assert_int_equal(pthread_create(&tid[i], NULL, pin_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tid[i], NULL);
+        assert_true(w[i].ok);
+    }
+    REF_EXPECT(HG_ERR_BUSY, hg_buffer_cleanup(b));
+    expect_message("has 1 pin on its memory");
+    REF_OK(hg_buffer_unpin(e, b));
+    REF_OK(hg_buffer_cleanup(b));
+    REF_OK(hg_executor_cleanup(e));
+}
+
 /* ---- buffers --------------------------------------------------------------------------- */
 
 /* Checks all eight properties of `b`. */
@@ -643,13 +723,13 @@ static void test_backend_environment(void **state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* HOLOGRAM_THREADS is read once per process too: in a child, a value that is not a positive
- * integer makes every op fail naming it; a valid value works.  Must run before this
- * process's first op. */
+/* HOLOGRAM_THREADS is read once per process too: in a child, a value that is not an integer
+ * from 1 to RT_PAR_MAX_THREADS makes every op fail naming it; a valid value works.  Must
+ * run before this process's first op. */
 static void test_threads_environment(void **state) {
     (void)state;
-    const char *values[] = {"two", "0", "-3", "2"};
-    for (int v = 0; v < 4; v++) {
+    const char *values[] = {"two", "0", "-3", "257", "2"};
+    for (int v = 0; v < 5; v++) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -658,11 +738,80 @@ static void test_threads_environment(void **state) {
             int ok = hg_new_executor(&e) == HG_OK &&
                      hg_executor_allocate_buffer(e, 4, &a) == HG_OK;
             hg_status st = hg_vector_abs_f32(e, a, a, 4);
-            if (v < 3)
+            if (v < 4)
                 ok = ok && st == HG_ERR_INVALID_ARGUMENT &&
                      strstr(hg_last_error(), values[v]) != NULL;
             else
                 ok = ok && st == HG_OK;
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
+/* Every HOLOGRAM_* knob read once per process, in a child per value: a bad value (0, -5,
+ * abc, absurdly large, or what the knob cannot take) makes every op fail with
+ * INVALID_ARGUMENT naming the variable and the value, and changes no buffer; "" is unset.
+ * Must run before this process's first op. */
+static void test_knob_environment(void **state) {
+    (void)state;
+    static const struct {
+        const char *name, *value;
+        int bad; /* 1: refused (a JIT knob: only when the build has the JIT) */
+    } cases[] = {
+        {"HOLOGRAM_CACHE_ENTRIES", "0", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "-5", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "abc", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "18446744073709551611", 1},
+        {"HOLOGRAM_CACHE_ENTRIES", "", 0},
+        {"HOLOGRAM_CACHE_ENTRIES", "64", 0},
+        {"HOLOGRAM_CACHE_DISK_FILES", "0", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "-5", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "abc", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "99999999999999999999", 1},
+        {"HOLOGRAM_CACHE_DISK_FILES", "", 0},
+        {"HOLOGRAM_CACHE_DIR", "relative/dir", 1},
+        {"HOLOGRAM_CACHE_DIR", "Off", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "0", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "64", 1},
+        {"HOLOGRAM_JIT_HASH_BITS", "abc", 1},
+        {"HOLOGRAM_DUMP", "irr", 1},
+        {"HOLOGRAM_DUMP", "0", 1},
+        {"HOLOGRAM_DUMP", "", 0},
+        {"HOLOGRAM_BACKEND", "-5", 1},
+        {"HOLOGRAM_BACKEND", "", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv(cases[c].name, cases[c].value, 1);
+            uint64_t e = 0, a = 0;
+            float x = -2.0f;
+            int ok = hg_new_executor(&e) == HG_OK &&
+                     hg_executor_allocate_buffer(e, 1, &a) == HG_OK &&
+                     hg_buffer_copy_from_slice(e, a, "[-2]") == HG_OK;
+            hg_status st = hg_vector_abs_f32(e, a, a, 1);
+            char got[512], want[160];
+            snprintf(got, sizeof got, "%s", hg_last_error());
+            snprintf(want, sizeof want, "%s=\"%s\"", cases[c].name, cases[c].value);
+            hg_cache_stats cs;
+            int jit = hg_cache_stats_get(&cs) == HG_OK && cs.capacity > 0;
+            int bad = cases[c].bad && (jit || strncmp(cases[c].name, "HOLOGRAM_CACHE", 14) != 0) &&
+                      (jit || strcmp(cases[c].name, "HOLOGRAM_JIT_HASH_BITS") != 0);
+            if (bad)
+                ok = ok && st == HG_ERR_INVALID_ARGUMENT && strncmp(got, want, strlen(want)) == 0;
+            else
+                ok = ok && st == HG_OK;
+            char *json = NULL;
+            ok = ok && hg_buffer_to_vec(e, a, &json) == HG_OK &&
+                 sscanf(json, "[%f]", &x) == 1 && x == (bad ? -2.0f : 2.0f);
+            hg_free_string(json);
+            if (!ok)
+                fprintf(stderr, "%s: status %d, \"%s\", x = %g\n", want, st, got, x);
             _exit(ok ? 0 : 1);
         }
         int status = 0;
@@ -796,11 +945,14 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_environment),
         cmocka_unit_test(test_threads_environment),
+        cmocka_unit_test(test_knob_environment),
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_double_cleanup),
         cmocka_unit_test(test_executor_cleanup_scope),
         cmocka_unit_test(test_cleanup_cost_after_many_handles),
         cmocka_unit_test(test_busy_buffer),
+        cmocka_unit_test(test_pinned_buffer),
+        cmocka_unit_test(test_pins_from_threads),
         cmocka_unit_test(test_buffer_properties),
         cmocka_unit_test(test_boundary_geometry),
         cmocka_unit_test(test_boundary_sharing),

@@ -82,7 +82,8 @@ HG_API void hg_free_string(char *s);
 /* *out_version = HOLOGRAM_VERSION_STRING (static).  Errors: INVALID_ARGUMENT (NULL out). */
 HG_API hg_status hg_get_version(const char **out_version);
 /* Frees every executor, buffer, tensor and expression of the process; their handles become
- * invalid. */
+ * invalid.  Errors: BUSY while a buffer is pinned (hg_buffer_pin), and then nothing is
+ * freed. */
 HG_API hg_status hg_clear_all_registries(void);
 
 /* ---- executors -------------------------------------------------------------------- */
@@ -91,7 +92,8 @@ HG_API hg_status hg_clear_all_registries(void);
  * Errors: NO_MEMORY. */
 HG_API hg_status hg_new_executor(uint64_t *out_executor);
 /* Frees the executor and every buffer and tensor made from it.
- * Errors: INVALID_HANDLE (including a second cleanup). */
+ * Errors: INVALID_HANDLE (including a second cleanup); BUSY while one of its buffers is
+ * pinned (hg_buffer_pin), and then nothing is freed. */
 HG_API hg_status hg_executor_cleanup(uint64_t executor);
 
 /* ---- buffers ---------------------------------------------------------------------- */
@@ -138,7 +140,7 @@ HG_API hg_status hg_buffer_fill(uint64_t executor, uint64_t buffer, float value,
 /* dst[i] = src[i] for i < n (overlap-safe).  Errors: INVALID_HANDLE, OUT_OF_BOUNDS. */
 HG_API hg_status hg_buffer_copy(uint64_t executor, uint64_t src, uint64_t dst, uint64_t n);
 /* Frees a buffer.  Errors: INVALID_HANDLE (also when already freed); BUSY while tensors
- * view it (the message says how many). */
+ * view it or it is pinned (hg_buffer_pin; the message says how many). */
 HG_API hg_status hg_buffer_cleanup(uint64_t buffer);
 
 /* Beyond the seed: raw transfer for zero-copy bindings (NumPy).  Copies n floats from
@@ -147,6 +149,21 @@ HG_API hg_status hg_buffer_cleanup(uint64_t buffer);
 HG_API hg_status hg_buffer_write(uint64_t executor, uint64_t buffer, const float *src,
                                  uint64_t n);
 HG_API hg_status hg_buffer_read(uint64_t executor, uint64_t buffer, float *dst, uint64_t n);
+
+/* Beyond the seed: the buffer's memory itself, for views without copies (NumPy's
+ * buffer_as_numpy).  Pins the buffer and gives *out_data = its first float (64-byte
+ * aligned; borrowed, writable, non-NULL even for length 0) and *out_length = its length.
+ * Pins count: each hg_buffer_pin needs one hg_buffer_unpin.  While the buffer has pins its
+ * memory stays where it is: hg_buffer_cleanup of it, hg_executor_cleanup of its executor
+ * and hg_clear_all_registries return BUSY (naming the pins) and free nothing.  Ops may
+ * write the memory meanwhile; the caller orders its own reads and writes against them.
+ * Thread-safe.  Errors: INVALID_HANDLE (executor, buffer, a buffer of another executor),
+ * INVALID_ARGUMENT (a NULL out pointer). */
+HG_API hg_status hg_buffer_pin(uint64_t executor, uint64_t buffer, float **out_data,
+                               uint64_t *out_length);
+/* Drops one pin of hg_buffer_pin.  Errors: INVALID_HANDLE; INVALID_ARGUMENT when the
+ * buffer has no pin. */
+HG_API hg_status hg_buffer_unpin(uint64_t executor, uint64_t buffer);
 
 /* ---- operations (float32, first n elements) ----------------------------------------
  * Common errors: INVALID_HANDLE (executor or buffer; a buffer of another executor),
@@ -516,7 +533,7 @@ HG_API hg_status hg_get_backend(const char **out_name);
  * started anew).  Errors: INVALID_ARGUMENT (threads outside 1..256, named). */
 HG_API hg_status hg_set_num_threads(int64_t threads);
 /* *out_threads = the thread count ops use now.  Errors: INVALID_ARGUMENT (NULL, or
- * HOLOGRAM_THREADS set to something that is not an integer in 1..256 while
+ * HOLOGRAM_THREADS set to something that is not an integer from 1 to 256 while
  * hg_set_num_threads was never called: named; every op fails the same way). */
 HG_API hg_status hg_get_num_threads(uint64_t *out_threads);
 

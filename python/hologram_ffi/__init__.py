@@ -29,6 +29,7 @@ of a closed Executor raise InvalidHandleError naming its handle.
 import inspect
 import json
 import re
+import warnings
 
 from . import errors
 from .errors import (BufferInUseError, CompileError, ExpressionError, HologramError,
@@ -56,7 +57,8 @@ _OUTPUT_READERS = {
 }
 # Functions with a hand-written Python face (NumPy transfer, the stats dict, expressions:
 # _evaluate.py).
-_CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_cache_stats_get",
+_CUSTOM = frozenset({"hg_buffer_write", "hg_buffer_read", "hg_buffer_pin", "hg_buffer_unpin",
+                     "hg_cache_stats_get",
                      "hg_expr_compile", "hg_expr_run", "hg_expr_run_raw", "hg_expr_cleanup",
                      "hg_expr_run_arrays", "hg_op_run_arrays"})
 # Header parameter names -> the seed's names (`class` is a Python keyword: class_index).
@@ -291,18 +293,30 @@ def clear_all_registries():
 
 # ---- beyond the seed: NumPy transfer and the kernel cache ------------------------------
 
-def buffer_copy_from_numpy(executor_handle, buffer_handle, array):
-    """Copies a C-contiguous float32 array (any shape, read as flat) into the buffer's
-    first array.size elements, without a temporary.  Raises TypeError for another dtype or
-    a non-array, InvalidArgumentError for a non-contiguous array, OutOfBoundsError when the
-    array is longer than the buffer."""
+def _float32(fname, array, cast):
+    """`array` as the C-contiguous float32 ndarray to copy: itself when it is one; with
+    cast=True, numpy.ascontiguousarray(array, float32) of any array-like.  Else TypeError
+    naming the dtype (or type), InvalidArgumentError for a non-contiguous float32 array."""
     np = _numpy()
+    if cast:
+        return np.ascontiguousarray(array, dtype=np.float32)
     if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-        raise TypeError("buffer_copy_from_numpy(): array must be a numpy.ndarray of dtype "
-                        f"float32, not {getattr(array, 'dtype', type(array).__name__)}")
+        raise TypeError(f"{fname}(): array must be a numpy.ndarray of dtype float32, not "
+                        f"{getattr(array, 'dtype', type(array).__name__)} (cast=True "
+                        "converts)")
     if not array.flags.c_contiguous:
-        raise InvalidArgumentError("buffer_copy_from_numpy(): array is not C-contiguous "
-                                   "(use numpy.ascontiguousarray)", _INVALID_ARGUMENT)
+        raise InvalidArgumentError(f"{fname}(): array is not C-contiguous (use "
+                                   "numpy.ascontiguousarray, or cast=True)", _INVALID_ARGUMENT)
+    return array
+
+
+def buffer_copy_from_numpy(executor_handle, buffer_handle, array, cast=False):
+    """Copies a C-contiguous float32 array (any shape, read as flat) into the buffer's
+    first array.size elements, without a temporary.  Raises TypeError naming the dtype for
+    another dtype or a non-array, InvalidArgumentError for a non-contiguous array,
+    OutOfBoundsError when the array is longer than the buffer.  cast=True instead converts
+    any array-like to contiguous float32 first (numpy.ascontiguousarray: float64 rounds)."""
+    array = _float32("buffer_copy_from_numpy", array, cast)
     try:
         status = _lib.hg_buffer_write(executor_handle, buffer_handle,
                                       _ffi.from_buffer("float[]", array), array.size)
@@ -313,6 +327,38 @@ def buffer_copy_from_numpy(executor_handle, buffer_handle, array):
         status = _lib.hg_buffer_write(executor_handle, buffer_handle,
                                       _ffi.from_buffer("float[]", array), array.size)
     _check(status)
+
+
+def _as_numpy(executor_handle, buffer_handle, keep):
+    """buffer_as_numpy; `keep` (an Executor or None) lives as long as the pin."""
+    np = _numpy()
+    data, length = _ffi.new("float **"), _ffi.new("uint64_t *")
+    try:
+        status = _lib.hg_buffer_pin(executor_handle, buffer_handle, data, length)
+    except (TypeError, OverflowError):
+        executor_handle, buffer_handle = _coerce(
+            "buffer_as_numpy", (("executor_handle", "int"), ("buffer_handle", "int")),
+            (executor_handle, buffer_handle))
+        status = _lib.hg_buffer_pin(executor_handle, buffer_handle, data, length)
+    _check(status)
+    unpin = _lib.hg_buffer_unpin
+
+    def release(_, keep=keep):    # a finalizer: it must not raise, and cannot fail here
+        unpin(executor_handle, buffer_handle)
+    # The cffi buffer keeps `pinned` alive, every array over it keeps the buffer alive
+    # (ndarray.base), so the unpin runs when the last view of the memory is collected.
+    pinned = _ffi.gc(data[0], release)
+    return np.frombuffer(_ffi.buffer(pinned, length[0] * 4), dtype=np.float32)
+
+
+def buffer_as_numpy(executor_handle, buffer_handle):
+    """A writable float32 array of buffer_length elements over the buffer's own memory, not
+    a copy: ops on the buffer show in the array and writes to the array are the buffer's
+    (order them yourself against ops on other threads).  While the array or any view of it
+    (a[2:5], a.reshape(...)) lives, the buffer is pinned (hg_buffer_pin): buffer_cleanup,
+    executor_cleanup and clear_all_registries raise BufferInUseError and free nothing; the
+    pin is dropped when the last of them is garbage-collected."""
+    return _as_numpy(executor_handle, buffer_handle, None)
 
 
 def buffer_to_numpy(executor_handle, buffer_handle):
@@ -399,15 +445,26 @@ class Executor:
         raise InvalidHandleError(f"Executor (handle 0x{self._freed:016x}) is closed",
                                  _STATUS_VALUES["HG_ERR_INVALID_HANDLE"])
 
-    def from_numpy(self, array):
-        """A new buffer holding a copy of a float32 array (flattened)."""
+    def from_numpy(self, array, cast=False):
+        """A new buffer holding a copy of a float32 array (flattened; C-contiguous or not).
+        Another dtype raises TypeError naming it, unless cast=True converts it (as
+        buffer_copy_from_numpy's cast does)."""
         np = _numpy()
         if self.handle is None:
             self._closed()
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not cast and isinstance(array, np.ndarray) and array.dtype == np.float32:
+            array = np.ascontiguousarray(array)
+        array = _float32("from_numpy", array, cast)
         buffer = self.allocate_buffer(array.size)
         buffer_copy_from_numpy(self.handle, buffer, array)
         return buffer
+
+    def as_numpy(self, buffer_handle):
+        """buffer_as_numpy(self.handle, buffer_handle): an array over the buffer's memory,
+        which keeps this Executor alive and the buffer pinned while it (or a view of it)
+        lives; close() raises BufferInUseError meanwhile."""
+        return _as_numpy(self.handle if self.handle is not None else self._closed(),
+                         buffer_handle, self)
 
     def to_numpy(self, buffer_handle):
         """The buffer's elements as a new float32 array."""
@@ -415,18 +472,34 @@ class Executor:
                                buffer_handle)
 
     def close(self):
-        """Frees recorded tensors, recorded buffers, then the executor.  Idempotent; handles
-        already freed elsewhere (or by clear_all_registries) are skipped."""
-        handle, self.handle = self.handle, None
+        """Frees the executor with every buffer and tensor it owns, then the recorded
+        tensors over other executors' buffers.  Idempotent; handles already freed
+        elsewhere (or by clear_all_registries) are skipped.  While an array over one of
+        its buffers lives (buffer_as_numpy, as_numpy), raises BufferInUseError and frees
+        nothing: the Executor stays open."""
+        handle = self.handle
         if handle is None:
             return
+        try:
+            executor_cleanup(handle)
+        except InvalidHandleError:
+            pass
+        self.handle = None
         for tensor in reversed(self.tensors):
             _quietly(tensor_cleanup, tensor)
-        for buffer in reversed(self.buffers):
-            _quietly(buffer_cleanup, buffer)
         self.tensors.clear()
         self.buffers.clear()
-        _quietly(executor_cleanup, handle)
+
+    def __del__(self):
+        """An Executor collected unclosed is closed, with a ResourceWarning (as an unclosed
+        file gives)."""
+        if getattr(self, "handle", None) is None:
+            return
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+        try:
+            self.close()
+        except BufferInUseError:  # arrays over its buffers (buffer_as_numpy): left open
+            pass
 
     def __enter__(self):
         return self
@@ -452,7 +525,8 @@ for _name, _fn in _FLAT.items():
 
 __all__ = sorted(_FLAT) + [
     "evaluate", "expr_compile", "expr_run", "expr_cleanup", "apply", "softmax",
-    "buffer_copy_from_numpy", "buffer_to_numpy", "cache_stats", "Executor", "Expression",
+    "buffer_copy_from_numpy", "buffer_to_numpy", "buffer_as_numpy", "cache_stats",
+    "Executor", "Expression",
 ] + errors.__all__
 
 del _proto, _name, _fn, _takes_executor, _record
