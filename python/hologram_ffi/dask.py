@@ -23,8 +23,8 @@ Each process makes its own state at its first task (_process(): again after a fo
 executor at its first gemm, and compiles each kernel once (its kernel cache), loading what
 another process on the machine already compiled from the on-disk cache
 (HOLOGRAM_CACHE_DIR, shared by the workers of a machine).  Inside a Dask worker, a task
-uses one thread (HOLOGRAM_THREADS=1 is set at the process's first task unless the
-variable is set already): Dask runs one task per core itself.
+uses one thread (HOLOGRAM_THREADS=1 and set_num_threads(1) at the process's first task
+unless the variable is set already): Dask runs one task per core itself.
 
 Importing this module needs Dask (dask.array); `import hologram_ffi` never imports it.
 """
@@ -69,8 +69,9 @@ class _Process:
     def __init__(self):
         self.pid = os.getpid()
         self.in_worker = _in_dask_worker()
-        if self.in_worker:
-            os.environ.setdefault("HOLOGRAM_THREADS", "1")
+        if self.in_worker and "HOLOGRAM_THREADS" not in os.environ:
+            os.environ["HOLOGRAM_THREADS"] = "1"   # what worker_info reports
+            _hg.set_num_threads(1)                  # the environment may have been read
         self.executor = None
 
 
