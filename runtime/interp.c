@@ -39,8 +39,19 @@ _Static_assert(INTERP_BLOCK % INTERP_VEC == 0, "INTERP_BLOCK must be a multiple 
  * AVX-512, AVX2 and the build's baseline, and the loader picks one by the CPU's features
  * (function multiversioning: an ifunc resolver), so the portable library (HG_NATIVE=OFF,
  * baseline x86-64) keeps wide vectors where the CPU has them.  Every clone computes the
- * same bits: no FMA contraction (-ffp-contract=off), the same operation order. */
-#if defined(__x86_64__)
+ * same bits: no FMA contraction (-ffp-contract=off), the same operation order.  Not under
+ * TSan: an ifunc resolver runs before the TSan runtime is set up and crashes the process
+ * (any target_clones function does, with gcc and clang alike); TSan builds get the
+ * baseline loops. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define INTERP_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define INTERP_TSAN 1
+#endif
+#if defined(__x86_64__) && !defined(INTERP_TSAN)
 #define INTERP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 /* A multiversioned function is called through its resolver, never inlined (and clang
  * refuses noinline beside target_clones). */
