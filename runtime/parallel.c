@@ -14,7 +14,7 @@
  *     nothing and goes back to sleep.  The caller then waits only for the chunks other
  *     threads claimed and are running.  When such a wait was a stall (a worker descheduled
  *     in the middle of its chunk: see rt_pool_stalled), the next split ops run on their
- *     calling thread alone for 20 ms, doubling up to 1 s while stalls go on.
+ *     calling thread alone for 20 ms, doubling up to 160 ms while stalls go on.
  *   rt_par_try(p, args)  maps and single reductions of RANGE programs: [0, n) cut into
  *     chunks by rt_par_chunk(n) (a function of n only, RT_PAR_ALIGN-aligned), each run as
  *     the same program with slot pointers offset; the partial results of a reduction are
@@ -153,12 +153,14 @@ hg_status hg_get_num_threads(uint64_t *out_threads) {
 #define RT_POOL_SEQ_SHIFT 40
 #define RT_POOL_N_SHIFT 20
 #define RT_POOL_FIELD ((UINT64_C(1) << 20) - 1)
-#define RT_POOL_SPIN_NS 50000  /* a worker's wait for its next job before it sleeps */
+#define RT_POOL_SPIN_NS 1000000 /* a worker's wait for its next job before it sleeps */
 #define RT_POOL_WAIT_NS 200000 /* the caller's spin for claimed chunks before it sleeps */
-#define RT_POOL_STALL_NS 20000 /* see rt_pool_stalled */
+/* see rt_pool_stalled: a descheduled worker costs the caller a time slice (ms); a worker
+ * just woken from its futex, or started, costs tens of microseconds, which is no stall */
+#define RT_POOL_STALL_NS 200000
 #define RT_POOL_STALL_CHUNKS 4
-#define RT_POOL_ALONE_NS 20000000u       /* 20 ms */
-#define RT_POOL_ALONE_MAX_NS 1000000000u /* 1 s */
+#define RT_POOL_ALONE_NS 20000000u      /* 20 ms */
+#define RT_POOL_ALONE_MAX_NS 160000000u /* 160 ms */
 
 typedef struct {
     _Alignas(64) atomic_uint want; /* the job this worker is asked to join */

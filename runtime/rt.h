@@ -238,7 +238,7 @@ void rt_dump_expr(const char *source, const canon_expr *e);
  * identical for every thread count; contractions are blocked over rows of C. */
 #define RT_PAR_MIN_WORK (UINT64_C(1) << 17) /* n * (computed nodes, 1..4) to split */
 #define RT_PAR_ALIGN 1024u               /* chunk boundaries: multiples of this many elements */
-#define RT_PAR_CHUNKS 32u                /* a split op has at most this many chunks */
+#define RT_PAR_CHUNKS 16u                /* a split op has at most this many chunks */
 #define RT_PAR_CHUNK_MIN 8192u           /* elements of a RANGE chunk, at least */
 #define RT_PAR_ROWS 16u                  /* rows of C per contraction chunk: a multiple */
 #define RT_PAR_COLS 256u                 /* columns of a one-row C per chunk: a multiple */
