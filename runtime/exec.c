@@ -256,8 +256,8 @@ typedef struct {
  * writes the message to err.  Records nothing, so pool workers may call it (rt_piece_fn). */
 static hg_status rt_exec_piece(void *ctx, const canon_program *p, const canon_args *args,
                                float *result, char *err, size_t err_cap) {
-    const rt_exec_ctx *c = ctx;
 #ifdef HG_WITH_JIT
+    const rt_exec_ctx *c = ctx;
     canon_args with_scratch; /* here, not in the block: the fallback below still reads it */
     if (c->backend == RT_BACKEND_JIT) {
         if (c->scratch) {
@@ -275,6 +275,8 @@ static hg_status rt_exec_piece(void *ctx, const canon_program *p, const canon_ar
             return HG_OK;
         atomic_fetch_add(&rt_fallbacks, 1);
     }
+#else
+    (void)ctx; /* the interpreter needs nothing of it */
 #endif
     hg_status st = interp_run(p, args, result);
     if (st != HG_OK)
