@@ -179,7 +179,6 @@ static struct {
     _Alignas(64) atomic_int busy;  /* a caller holds the pool */
     _Atomic uint64_t alone_until;  /* CLOCK_MONOTONIC ns: split ops run alone until then */
     uint64_t alone_ns;             /* the last such period (the pool holder's) */
-    uint64_t stalls;               /* stalls seen (the pool holder's; tests, debugging) */
     rt_worker workers[RT_PAR_MAX_THREADS - 1];
 } rt_pool;
 
@@ -271,7 +270,6 @@ static void rt_pool_stalled(uint64_t start, uint64_t worked, unsigned mine) {
             rt_pool.alone_ns = RT_POOL_ALONE_MAX_NS;
         atomic_store_explicit(&rt_pool.alone_until, rt_now_ns() + rt_pool.alone_ns,
                               memory_order_relaxed);
-        rt_pool.stalls++;
     } else {
         rt_pool.alone_ns = 0;
     }
