@@ -121,14 +121,8 @@ class Gemm:
         return lambda: np.matmul(self.A, self.B, out=self.C)
 
 
-def with_threads(t, f):
-    def run():
-        hg.set_num_threads(t)
-        f()
-    return run
-
-
-def blas_threads(setter, t, f):
+def on_threads(t, f, setter=hg.set_num_threads):
+    """f run with `t` threads set first (hologram's, or setter's: OpenBLAS's)."""
     def run():
         setter(t)
         f()
@@ -189,8 +183,8 @@ def main():
                     cases = [(f"{name} 1M", m1.fn(name)) for name in ("add", "sigmoid", "sum")]
                     cases.append(("gemm 512^3", g512.hologram()))
                     for what, f in cases:
-                        one, dflt, spread = median_pair(with_threads(1, f),
-                                                        with_threads(default, f), reps)
+                        one, dflt, spread = median_pair(on_threads(1, f),
+                                                        on_threads(default, f), reps)
                         row(f"loaded K={k}", what, "1 thread", one, f"{default} threads",
                             dflt, spread, "default <= 1.2x one", want=1.2, at_most=True)
                 finally:
@@ -212,25 +206,25 @@ def main():
                 ops = m1 if n == 1 << 20 else Ops(ex, n)
                 for name in ("add", "sigmoid", "sum"):
                     f = ops.fn(name)
-                    one, two, spread = median_pair(with_threads(1, f), with_threads(2, f),
+                    one, two, spread = median_pair(on_threads(1, f), on_threads(2, f),
                                                    reps)
                     row("idle" + note, f"{name} {n >> 20}M", "1 thread", one, "2 threads", two,
                         spread, ">= 1.8x", want=1.8)
                 del ops
             g = Gemm(ex, 1024, 1024, 1024) if not args.quick else g512
-            one, two, spread = median_pair(with_threads(1, g.hologram()),
-                                           with_threads(2, g.hologram()), max(5, reps // 4))
+            one, two, spread = median_pair(on_threads(1, g.hologram()),
+                                           on_threads(2, g.hologram()), max(5, reps // 4))
             gname = "gemm %d^3" % g.shape[0]
             row("idle" + note, gname, "1 thread", one, "2 threads", two, spread, ">= 1.8x",
                 want=1.8)
             if blas:
-                ob, hg2, spread = median_pair(blas_threads(blas, 2, g.numpy()),
-                                              with_threads(2, g.hologram()), max(5, reps // 4))
+                ob, hg2, spread = median_pair(on_threads(2, g.numpy(), blas),
+                                              on_threads(2, g.hologram()), max(5, reps // 4))
                 row("idle" + note, gname, "OpenBLAS 2t", ob, "hologram 2t", hg2, spread,
                     ">= 1.0x OpenBLAS", want=1.0)
             mv = Gemm(ex, 4096, 1, 4096)
-            one, two, spread = median_pair(with_threads(1, mv.hologram()),
-                                           with_threads(2, mv.hologram()), reps)
+            one, two, spread = median_pair(on_threads(1, mv.hologram()),
+                                           on_threads(2, mv.hologram()), reps)
             row("idle" + note, "matvec 4096^2", "1 thread", one, "2 threads", two, spread,
                 ">= 1.5x", want=1.5)
         # ---- streams at 16M, one thread, against the non-temporal C loop ----
@@ -240,7 +234,7 @@ def main():
         xa, xb, xc = (np.random.default_rng(3).uniform(-1, 1, n).astype(F32) for _ in range(3))
         for name, cfn in (("add", ref.ref_add_nt), ("mul", ref.ref_mul_nt)):
             c_loop = lambda cfn=cfn: cfn(xa.ctypes.data, xb.ctypes.data, xc.ctypes.data, n)
-            c_t, h_t, spread = median_pair(c_loop, with_threads(1, s.fn(name)), reps)
+            c_t, h_t, spread = median_pair(c_loop, on_threads(1, s.fn(name)), reps)
             row("stream", f"{name} {n >> 20}M", "C nt loop", c_t, "hologram 1t", h_t, spread,
                 ">= 0.95x", want=0.95)
         del s
@@ -250,8 +244,8 @@ def main():
                 g = Gemm(ex, *shape)
                 f = g.hologram() if shape[1] != 1 else (
                     lambda g=g: hg.gemm_f32(ex.handle, g.a, g.b, g.c, *g.shape))
-                ob, h1, spread = median_pair(blas_threads(blas, 1, g.numpy()),
-                                             with_threads(1, f), reps)
+                ob, h1, spread = median_pair(on_threads(1, g.numpy(), blas),
+                                             on_threads(1, f), reps)
                 row("small gemm", "%dx%dx%d" % shape, "OpenBLAS 1t", ob, "hologram 1t", h1,
                     spread, ">= 0.5x OpenBLAS", want=0.5)
         hg.set_num_threads(default)

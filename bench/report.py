@@ -276,6 +276,17 @@ SPEEDUPS = [("NumPy / hologram_ffi JIT (Python)", "C3", "-D", "py:numpy", "py:hg
             ("gcc -O3 loop / JIT (C)", "C2", "-^", "gcc", "jit")]
 
 
+def figure_legend(fig, axes):
+    """One legend for the figure: each label of its panels once, in order of appearance."""
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower right", ncol=1, fontsize=10)
+
+
 def speedup_plot(plt, res, ops, cols, rows, out_dir):
     """speedups.png: per op, the SPEEDUPS ratios against n (the same grid as
     elementwise.png, so the two read side by side); False when no ratio is there."""
@@ -296,13 +307,7 @@ def speedup_plot(plt, res, ops, cols, rows, out_dir):
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(ops):]:
         ax.axis("off")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower right", ncol=1, fontsize=10)
+    figure_legend(fig, axes)
     fig.suptitle("speed-up of hologram's JIT vs n (other path's time / the JIT's): above the "
                  "dashed 1× line the JIT is faster; log2 scale", fontsize=13)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
@@ -341,13 +346,7 @@ def plot(res, out_dir):
             ax.tick_params(labelsize=7)
         for ax in list(axes.flat)[len(elem_ops):]:
             ax.axis("off")
-        handles, labels = [], []
-        for ax in axes.flat:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="lower right", ncol=1, fontsize=10)
+        figure_legend(fig, axes)
         fig.suptitle("best time per call (ns) vs n — lower is better; log-log", fontsize=13)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
         fig.savefig(os.path.join(out_dir, "elementwise.png"), dpi=80)

@@ -39,16 +39,24 @@ int canon_env_int(const char *name, long long min, long long max, long long *out
     return 1;
 }
 
+/* The index of s among words (NULL-terminated), or -1. */
+static int canon_env_index(const char *s, const char *const *words) {
+    for (int i = 0; words[i]; i++)
+        if (strcmp(s, words[i]) == 0)
+            return i;
+    return -1;
+}
+
 int canon_env_word(const char *name, const char *const *words, int *out, char *msg,
                    size_t cap) {
     const char *s = canon_env_value(name);
     if (!s)
         return 0;
-    for (int i = 0; words[i]; i++)
-        if (strcmp(s, words[i]) == 0) {
-            *out = i;
-            return 1;
-        }
+    const int i = canon_env_index(s, words);
+    if (i >= 0) {
+        *out = i;
+        return 1;
+    }
     char list[256];
     canon_env_list(words, list, sizeof list);
     snprintf(msg, cap, "%s=\"%.64s\" is not one of: %s", name, s, list);
@@ -87,12 +95,12 @@ int canon_env_path(const char *name, const char *const *words, size_t max_len, i
     const char *s = canon_env_value(name);
     if (!s)
         return 0;
-    for (int i = 0; words[i]; i++)
-        if (strcmp(s, words[i]) == 0) {
-            *out_word = i;
-            *out_path = NULL;
-            return 1;
-        }
+    const int i = canon_env_index(s, words);
+    if (i >= 0) {
+        *out_word = i;
+        *out_path = NULL;
+        return 1;
+    }
     if (s[0] == '/' && strlen(s) < max_len) {
         *out_word = -1;
         *out_path = s;
